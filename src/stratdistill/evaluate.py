@@ -1,0 +1,117 @@
+"""Exact evaluation: the probability a model puts on each valid answer, one prompt pass per scenario.
+
+Sampling 300 answers per scenario (the paper's estimator) is noisy and ~300x more expensive. Instead we
+score a fixed set of answer *forms* for each action, e.g. for C the bare letter "C" and the teacher's
+phrasing "I would choose strategy C", and take P(action) = sum of P(response starts with form). The
+forms of different actions start differently, so they are disjoint events; their total is reported as
+``valid_mass`` (how much of the model's probability lands on a recognisable answer). Numbers in a
+donation form must not continue with another digit ("1" is not "10"), so a number form's probability
+is multiplied by P(next token is not a digit).
+
+The prompt runs once with its key/value cache kept; all forms of a scenario then run as one small
+batch against that cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from tqdm import tqdm
+
+from stratdistill.prompts import messages_for, render_chat
+from stratdistill.scenarios import Library, PublicGoodsGame, Scenario
+
+FORMS_VERSION = "1"
+
+
+def answer_forms(scenario: Scenario) -> dict[Any, list[str]]:
+    """Valid answer openings per outcome (action letter, or donated dollars)."""
+    game = scenario.game
+    if isinstance(game, PublicGoodsGame):
+        return {k: [f"{k}", f"${k}", f"I would donate ${k}"] for k in range(game.endowment + 1)}
+    return {a: [a, f"I would choose strategy {a}"] for a in ("C", "D")}
+
+
+def _digit_token_ids(tokenizer) -> list[int]:
+    ids = set()
+    for tok, idx in tokenizer.get_vocab().items():
+        text = tokenizer.convert_tokens_to_string([tok]).strip()
+        if text and text[0].isdigit():
+            ids.add(idx)
+    return sorted(ids)
+
+
+def score_forms(
+    model, tokenizer, prompt: str, forms: list[str], digit_ids: list[int] | None, number_form: list[bool]
+) -> list[float]:
+    """log P(response starts with form) for each form (number forms: and is not followed by a digit)."""
+    import torch
+
+    device = next(model.parameters()).device
+    prompt_ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids.to(device)
+    form_ids = [tokenizer(f, add_special_tokens=False).input_ids for f in forms]
+    with torch.no_grad():
+        out = model(input_ids=prompt_ids, use_cache=True)
+        first_logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+        n, width, plen = len(forms), max(len(f) for f in form_ids), prompt_ids.shape[1]
+        batch = torch.full((n, width), tokenizer.pad_token_id, dtype=torch.long, device=device)
+        mask = torch.zeros((n, plen + width), dtype=torch.long, device=device)
+        mask[:, :plen] = 1
+        for i, ids in enumerate(form_ids):
+            batch[i, : len(ids)] = torch.tensor(ids, device=device)
+            mask[i, plen : plen + len(ids)] = 1
+        cache = copy.deepcopy(out.past_key_values)
+        cache.batch_repeat_interleave(n)
+        positions = torch.arange(plen, plen + width, device=device).expand(n, width)
+        logits = model(
+            input_ids=batch,
+            attention_mask=mask,
+            past_key_values=cache,
+            position_ids=positions,
+            use_cache=True,
+        ).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+    scores = []
+    for i, ids in enumerate(form_ids):
+        total = float(first_logp[ids[0]])
+        for j in range(1, len(ids)):
+            total += float(logp[i, j - 1, ids[j]])
+        if number_form[i] and digit_ids:
+            p_digit = float(torch.exp(logp[i, len(ids) - 1, digit_ids]).sum())
+            total += math.log(max(1.0 - p_digit, 1e-30))
+        scores.append(total)
+    return scores
+
+
+def exact_behaviour(
+    model, tokenizer, scenario: Scenario, library: Library, instruction: str, digit_ids: list[int]
+) -> dict[str, Any]:
+    prompt = render_chat(messages_for(scenario, instruction, library), tokenizer)
+    forms_by_outcome = answer_forms(scenario)
+    flat = [(outcome, f) for outcome, fs in forms_by_outcome.items() for f in fs]
+    is_number = [isinstance(o, int) and f[-1].isdigit() for o, f in flat]
+    logps = score_forms(model, tokenizer, prompt, [f for _, f in flat], digit_ids, is_number)
+    mass: dict[Any, float] = {}
+    for (outcome, _), lp in zip(flat, logps, strict=True):
+        mass[outcome] = mass.get(outcome, 0.0) + math.exp(lp)
+    valid = sum(mass.values())
+    dist = {o: m / valid for o, m in mass.items()} if valid > 0 else {o: 1 / len(mass) for o in mass}
+    result: dict[str, Any] = {"scenario": scenario.key, "valid_mass": valid, "estimator": "exact"}
+    if isinstance(scenario.game, PublicGoodsGame):
+        result["distribution"] = {str(k): v for k, v in dist.items()}
+        result["mean_donation"] = sum(k * v for k, v in dist.items())
+    else:
+        result["p_c"] = dist["C"]
+    return result
+
+
+def evaluate_model(
+    model, tokenizer, scenarios: list[Scenario], library: Library, instruction: str, label: str
+) -> list[dict[str, Any]]:
+    digit_ids = _digit_token_ids(tokenizer)
+    return [
+        exact_behaviour(model, tokenizer, sc, library, instruction, digit_ids)
+        for sc in tqdm(scenarios, desc=f"evaluate {label}", unit="scenario")
+    ]

@@ -1,0 +1,189 @@
+"""LoRA fine-tuning of the student on the teacher's answers (peft + the transformers Trainer).
+
+Data format decides the loss mask: each example is a chat prompt (rendered by the student's own
+template) and a completion; labels are -100 on every prompt token and on padding, and the completion
+ends with the tokenizer's eos so the tuned model learns to stop. Padding uses a token distinct from
+eos (see :func:`stratdistill.students.ensure_distinct_pad`). The Trainer checkpoints into the
+artifact's staging folder, so a killed fine-tune resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from stratdistill.artifacts import atomic_write_json
+from stratdistill.errors import ConfigError
+from stratdistill.prompts import render_chat, template_id
+
+log = logging.getLogger(__name__)
+IGNORE_INDEX = -100
+
+
+def tokenize_example(example: dict[str, Any], tokenizer, max_length: int) -> dict[str, list[int]] | None:
+    """input_ids / attention_mask / labels for one prompt+completion; None if it does not fit."""
+    prompt_ids = tokenizer(render_chat(example["messages"], tokenizer), add_special_tokens=False).input_ids
+    completion_ids = [
+        *tokenizer(example["completion"], add_special_tokens=False).input_ids,
+        tokenizer.eos_token_id,
+    ]
+    ids = prompt_ids + completion_ids
+    if len(ids) > max_length:
+        return None
+    return {
+        "input_ids": ids,
+        "attention_mask": [1] * len(ids),
+        "labels": [IGNORE_INDEX] * len(prompt_ids) + completion_ids,
+    }
+
+
+def lora_targets_or_raise(model, targets: list[str]) -> None:
+    """Fail early, naming the modules that do exist, when a LoRA target is not in the model."""
+    import torch
+
+    linear_names = sorted(
+        {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    )
+    missing = [t for t in targets if t not in linear_names]
+    if missing:
+        raise ConfigError("lora.target_modules", missing, f"linear modules of this model: {linear_names}")
+
+
+def lora_model(model, lora_cfg: Any):
+    from peft import LoraConfig, get_peft_model
+
+    targets = list(lora_cfg.target_modules)
+    lora_targets_or_raise(model, targets)
+    config = LoraConfig(
+        r=int(lora_cfg.r),
+        lora_alpha=float(lora_cfg.alpha),
+        lora_dropout=float(lora_cfg.dropout),
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def _shared_prefix_trainer_class():
+    from transformers import Trainer
+
+    from stratdistill.packing import pack_loss
+
+    class SharedPrefixTrainer(Trainer):
+        """Trainer whose batches are shared-prefix packs (see :mod:`stratdistill.packing`)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.model_accepts_loss_kwargs = False  # the Trainer then averages packs over grad_accum
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = pack_loss(model, inputs)
+            return (loss, None) if return_outputs else loss
+
+    return SharedPrefixTrainer
+
+
+def finetune(
+    examples: list[dict[str, Any]],
+    student_cfg: Any,
+    lora_cfg: Any,
+    train_cfg: Any,
+    seed: int,
+    cache_dir: str,
+    out_dir: Path,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
+    """Train a LoRA adapter into ``out_dir/adapter``; resume from ``out_dir/checkpoints`` if present."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    from stratdistill.students import load_student
+
+    set_seed(seed)
+    model, tok = load_student(student_cfg, cache_dir)
+    model.train()
+    model = lora_model(model, lora_cfg)
+    if train_cfg.shared_prefix:
+        from stratdistill.packing import PackCollator, build_packs
+
+        train_set, too_long = build_packs(examples, tok, train_cfg.batch_size, train_cfg.max_length)
+        n_examples = sum(len(p.segments) for p in train_set)
+        collator = PackCollator(next(model.parameters()).dtype)
+        trainer_cls, per_device = _shared_prefix_trainer_class(), 1
+    else:
+        features = [tokenize_example(e, tok, train_cfg.max_length) for e in examples]
+        too_long = sum(f is None for f in features)
+        train_set = [f for f in features if f is not None]
+        n_examples = len(train_set)
+        collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE_INDEX)
+        trainer_cls, per_device = Trainer, train_cfg.batch_size
+    if not train_set:
+        raise ConfigError("train.max_length", train_cfg.max_length, "a length that fits at least one example")
+    if too_long:
+        log.warning(
+            "%d of %d examples exceed train.max_length=%d and are skipped",
+            too_long,
+            len(features),
+            train_cfg.max_length,
+        )
+    trainable, total = model.get_nb_trainable_parameters()
+    layout = f"{len(train_set)} shared-prefix packs" if train_cfg.shared_prefix else "per-example batches"
+    print(
+        f"[finetune] {n_examples} examples in {layout}, LoRA r={lora_cfg.r} alpha={lora_cfg.alpha} "
+        f"(scale {lora_cfg.alpha / lora_cfg.r:g}): {trainable:,} trainable of {total:,} parameters",
+        flush=True,
+    )
+    ckpt_dir = out_dir / "checkpoints"
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=train_cfg.grad_accum,
+        learning_rate=train_cfg.learning_rate,
+        num_train_epochs=train_cfg.epochs,
+        max_steps=train_cfg.max_steps,
+        lr_scheduler_type=train_cfg.lr_scheduler,
+        warmup_steps=train_cfg.warmup_ratio,
+        weight_decay=train_cfg.weight_decay,
+        logging_steps=train_cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=train_cfg.save_steps,
+        save_total_limit=2,
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        fp16=train_cfg.precision == "fp16",
+        bf16=train_cfg.precision == "bf16",
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        disable_tqdm=False,
+    )
+    trainer = trainer_cls(model=model, args=args, train_dataset=train_set, data_collator=collator)
+    resume = any(ckpt_dir.glob("checkpoint-*"))
+    if resume:
+        print(f"[finetune] resuming from the last checkpoint in {ckpt_dir}", flush=True)
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    adapter_dir = out_dir / "adapter"
+    model.save_pretrained(adapter_dir)
+    tok.save_pretrained(adapter_dir)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    info = {
+        "examples": n_examples,
+        "shared_prefix": bool(train_cfg.shared_prefix),
+        "skipped_too_long": too_long,
+        "steps": trainer.state.global_step,
+        "train_loss": float(result.training_loss),
+        "loss_curve": losses,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "lora_scale": float(lora_cfg.alpha) / float(lora_cfg.r),
+        "chat_template": template_id(tok),
+        "resumed": resume,
+    }
+    atomic_write_json(adapter_dir / "provenance.json", {**provenance, **info})
+    (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # optimizer states are only needed to resume
+    return info

@@ -1,0 +1,45 @@
+"""The paper's published figures, as data: reference counts per scenario and donation distributions.
+
+Source: Lorè, Ilami, Heydari (2024), arXiv 2408.05241 (teacher LLaMa2-70b, base and LoRA-tuned
+Llama-2-7b-chat). Used by the stand-in teacher (its rates), by the report (paper figures next to ours)
+and by the metrics tests (the published headline numbers).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+_HERE = Path(__file__).parent
+PAPER_TEACHER = "LLaMa2-70b (Lorè, Ilami & Heydari 2024)"
+PAPER_STUDENT = "Llama-2-7b-chat"
+
+
+@cache
+def paper_counts() -> pd.DataFrame:
+    """One row per published scenario: C counts and answer counts for base, tuned and teacher."""
+    return pd.read_csv(_HERE / "paper_counts.csv").set_index("scenario")
+
+
+@cache
+def paper_donations() -> dict[str, dict[int, int]]:
+    with (_HERE / "donations.yaml").open() as fh:
+        raw = yaml.safe_load(fh)
+    return {model: {int(k): int(v) for k, v in dist.items()} for model, dist in raw.items()}
+
+
+def paper_rate(scenario: str, model: str) -> float | None:
+    """Published share of C answers of ``model`` ('base', 'tuned', 'teacher'), or None if unpublished."""
+    df = paper_counts()
+    if scenario not in df.index:
+        return None
+    row = df.loc[scenario]
+    return float(row[f"{model}_c"] / row[f"{model}_n"])
+
+
+def paper_mean_donation(model: str) -> float:
+    dist = paper_donations()[model]
+    return sum(k * v for k, v in dist.items()) / sum(dist.values())

@@ -1,0 +1,17 @@
+"""Teachers: whatever produces the answers the student learns from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratdistill.teachers.reference import ReferenceTeacher
+
+
+def build_teacher(teacher_cfg: Any, temperature: float):
+    """The teacher named by ``teacher.backend`` (validated beforehand by stratdistill.config.validate)."""
+    if teacher_cfg.backend == "reference":
+        return ReferenceTeacher(name=teacher_cfg.name, temperature=temperature)
+    raise ValueError(f"teacher.backend={teacher_cfg.backend!r} is not available")
+
+
+__all__ = ["ReferenceTeacher", "build_teacher"]

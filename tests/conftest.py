@@ -1,0 +1,57 @@
+"""Shared fixtures: the repo's paths, Hydra composition, and the default student (converted once)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import stratdistill.config  # noqa: F401  (registers the schema)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# One model cache for the whole test session (and across sessions): converting the GGUF takes ~20 s.
+MODEL_CACHE = Path(os.environ.get("STRATDISTILL_TEST_CACHE", ROOT / ".cache" / "test-models"))
+
+
+def compose_cfg(overrides: list[str] | None = None) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides or [])
+
+
+@pytest.fixture
+def cfg_factory():
+    return compose_cfg
+
+
+def run_launch(args: list[str], cwd: Path = ROOT, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def student_tokenizer():
+    from stratdistill.students import load_tokenizer
+
+    cfg = compose_cfg()
+    return load_tokenizer(cfg.student, MODEL_CACHE)
+
+
+@pytest.fixture(scope="session")
+def student_model():
+    from stratdistill.students import load_student
+
+    cfg = compose_cfg()
+    return load_student(cfg.student, MODEL_CACHE)

@@ -1,0 +1,107 @@
+"""Shared-prefix packs give the same loss and gradients as the ordinary per-example batch."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from stratdistill.finetune import IGNORE_INDEX, lora_model, tokenize_example
+from stratdistill.packing import PackCollator, build_packs, pack_attention_mask, pack_loss
+from stratdistill.prompts import messages_for
+from stratdistill.scenarios import grid, load_library
+
+LIB = load_library()
+
+
+def _examples(answers: list[str]) -> list[dict]:
+    (sc,) = grid(LIB, ["IR"], ["prison"], "x")
+    msgs = messages_for(sc, "action_motivation", LIB)
+    return [{"scenario": sc.key, "messages": msgs, "completion": a} for a in answers]
+
+
+ANSWERS = [
+    "I would choose strategy C.\n\nMutual cooperation pays 5 points each, more than 3.",
+    "I would choose strategy D.",
+    "I would choose strategy D.\n\nIf my coplayer picks C, D gives me 10 points instead of 5; "
+    "if they pick D, "
+    "3 points instead of 2.",
+    "I would choose strategy C.\n\nTrust first.",
+]
+
+
+def _reference_loss(model, tok, examples) -> torch.Tensor:
+    feats = [tokenize_example(e, tok, 4096) for e in examples]
+    width = max(len(f["input_ids"]) for f in feats)
+    ids = torch.full((len(feats), width), tok.pad_token_id)
+    labels = torch.full((len(feats), width), IGNORE_INDEX)
+    mask = torch.zeros((len(feats), width), dtype=torch.long)
+    for i, f in enumerate(feats):
+        n = len(f["input_ids"])
+        ids[i, :n], labels[i, :n], mask[i, :n] = torch.tensor(f["input_ids"]), torch.tensor(f["labels"]), 1
+    return model(input_ids=ids, attention_mask=mask, labels=labels).loss
+
+
+def _lora_grads(model) -> dict[str, torch.Tensor]:
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.fixture(scope="module")
+def lora(student_model):
+    model, tok = student_model
+    cfg = type("L", (), {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+    peft_model = lora_model(copy.deepcopy(model), cfg)
+    torch.manual_seed(0)
+    for n, p in peft_model.named_parameters():  # non-zero B so that gradients reach every LoRA matrix
+        if "lora_B" in n:
+            p.data.normal_(0, 0.02)
+    peft_model.train()
+    return peft_model, tok
+
+
+def test_pack_layout_and_mask(student_tokenizer) -> None:
+    packs, skipped = build_packs(_examples(ANSWERS), student_tokenizer, pack_size=3, max_length=4096)
+    assert skipped == 0 and [len(p.segments) for p in packs] == [3, 1]
+    pack = packs[0]
+    (s0, e0), (s1, _) = pack.segments[:2]
+    assert pack.position_ids[s1] == pack.prompt_len  # every answer restarts after the prompt
+    assert pack.input_ids[e0 - 1] == student_tokenizer.eos_token_id
+    mask = pack_attention_mask(pack, torch.float32)[0, 0]
+    blocked = torch.finfo(torch.float32).min
+    assert mask[s1, pack.prompt_len - 1] == 0  # an answer sees the prompt ...
+    assert mask[s1 + 1, s0] == blocked  # ... but never another answer
+    assert mask[s1, s1 + 1] == blocked  # and is causal within itself
+    assert pack.sources[0] == pack.prompt_len - 1 and pack.targets[0] == pack.input_ids[s0]
+
+
+def test_pack_loss_and_grads_match_the_per_example_batch(lora) -> None:
+    model, tok = lora
+    examples = _examples(ANSWERS)
+    (pack,), _ = build_packs(examples, tok, pack_size=8, max_length=4096)
+    model.zero_grad()
+    ref = _reference_loss(model, tok, examples)
+    ref.backward()
+    ref_grads = _lora_grads(model)
+    model.zero_grad()
+    packed = pack_loss(model, PackCollator(torch.float32)([pack]))
+    packed.backward()
+    grads = _lora_grads(model)
+    assert torch.allclose(packed, ref, rtol=1e-5), (packed.item(), ref.item())
+    for name, g in ref_grads.items():
+        assert torch.allclose(grads[name], g, rtol=1e-3, atol=1e-6), name
+
+
+def test_without_the_mask_the_loss_differs(lora) -> None:
+    """Guard against a test that cannot fail: answers attending to each other change the loss."""
+    model, tok = lora
+    (pack,), _ = build_packs(_examples(ANSWERS), tok, pack_size=8, max_length=4096)
+    inputs = PackCollator(torch.float32)([pack])
+    length = inputs["input_ids"].shape[1]
+    inputs["attention_mask"] = torch.zeros(1, 1, length, length).masked_fill_(
+        ~torch.ones(length, length, dtype=torch.bool).tril(), torch.finfo(torch.float32).min
+    )
+    with torch.no_grad():
+        wrong = pack_loss(model, inputs)
+        right = pack_loss(model, PackCollator(torch.float32)([pack]))
+    assert abs(wrong.item() - right.item()) / right.item() > 0.01
