@@ -66,3 +66,46 @@ def test_four_point_sweep_generates_teacher_data_once(cache: Path, tmp_path: Pat
     assert out.count("[evaluate] reusing") >= 3
     reports = sorted((tmp_path / "sweep").glob("*/report.md"))
     assert len(reports) == 4
+
+
+def test_killed_finetune_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    """kill -9 in the middle of fine-tuning, run again: it resumes from the last checkpoint and finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    args = [
+        sys.executable,
+        str(ROOT / "launch.py"),
+        "experiment=smoke",
+        "train.max_steps=10",
+        "train.save_steps=2",
+        f"cache_dir={tmp_path}/cache",
+        f"output_dir={tmp_path}/out",
+    ]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline:
+            if list((tmp_path / "cache" / "finetune").glob("*.partial/checkpoints/checkpoint-4")):
+                break
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.5)
+        else:
+            pytest.fail("no checkpoint appeared")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not list((tmp_path / "cache" / "finetune").glob("*/manifest.json"))  # nothing half-published
+    again = run_launch(args[2:])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming from the last checkpoint" in again.stdout
+    (adapter,) = (tmp_path / "cache" / "finetune").glob("*/adapter/provenance.json")
+    import json
+
+    info = json.loads(adapter.read_text())
+    assert info["resumed"] is True and info["steps"] == 10

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from stratdistill.prompts import messages_for, render_chat
+from stratdistill.prompts import messages_for, render_chat, template_id
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario
 
 FORMS_VERSION = "1"
@@ -98,7 +98,14 @@ def exact_behaviour(
         mass[outcome] = mass.get(outcome, 0.0) + math.exp(lp)
     valid = sum(mass.values())
     dist = {o: m / valid for o, m in mass.items()} if valid > 0 else {o: 1 / len(mass) for o in mass}
-    result: dict[str, Any] = {"scenario": scenario.key, "valid_mass": valid, "estimator": "exact"}
+    result: dict[str, Any] = {
+        "scenario": scenario.key,
+        "valid_mass": valid,
+        "estimator": "exact",
+        "prompt": prompt,
+        "chat_template": template_id(tokenizer),
+        "forms": {f: lp for (_, f), lp in zip(flat, logps, strict=True)},
+    }
     if isinstance(scenario.game, PublicGoodsGame):
         result["distribution"] = {str(k): v for k, v in dist.items()}
         result["mean_donation"] = sum(k * v for k, v in dist.items())

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from stratdistill.artifacts import atomic_write_json
+from stratdistill.artifacts import atomic_write_json, write_jsonl
 from stratdistill.errors import ConfigError
 from stratdistill.prompts import render_chat, template_id
 
@@ -106,6 +106,18 @@ def finetune(
     model, tok = load_student(student_cfg, cache_dir)
     model.train()
     model = lora_model(model, lora_cfg)
+    # the exact strings the student is trained on, for audit (prompt rendered by its own chat template)
+    write_jsonl(
+        out_dir / "train_examples.jsonl",
+        [
+            {
+                "scenario": e["scenario"],
+                "prompt": render_chat(e["messages"], tok),
+                "completion": e["completion"],
+            }
+            for e in examples
+        ],
+    )
     if train_cfg.shared_prefix:
         from stratdistill.packing import PackCollator, build_packs
 

@@ -38,6 +38,7 @@ def heatmap(df: pd.DataFrame, split: str, path: Path) -> None:
     )
     for ax, model in zip(axes, MODELS, strict=True):
         grid = df.pivot(index="context", columns="game", values=model)
+        grid = grid.loc[df["context"].unique(), df["game"].unique()]  # keep the split's own order
         im = ax.imshow(grid.to_numpy(float), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
         ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="right")
         ax.set_yticks(range(grid.shape[0]), grid.index)

@@ -1,0 +1,261 @@
+"""The metrics command line, pinned to the paper's published counts, and its statistics."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stratdistill.metrics import (
+    bootstrap_ci,
+    js_divergence,
+    main,
+    summarise_counts,
+    two_proportion_ztest,
+    variance_decomposition,
+    welch_ttest_from_counts,
+)
+from stratdistill.reference import paper_counts, paper_donations
+
+N_BOOT = 200
+
+
+def _write_counts(path: Path, every_n_300: bool = False) -> Path:
+    df = paper_counts().reset_index()
+    if every_n_300:
+        for m in ("base", "tuned", "teacher"):
+            df[f"{m}_n"] = 300
+    df.to_csv(path, index=False)
+    return path
+
+
+def _cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stratdistill.metrics", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_json(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, dict]:
+    """The CLI's --json output on the paper's counts, with the true n (False) and every n = 300 (True)."""
+    tmp = tmp_path_factory.mktemp("counts")
+    out = {}
+    for every_n_300 in (False, True):
+        csv = _write_counts(tmp / f"counts_{every_n_300}.csv", every_n_300)
+        res = _cli(csv, "--json", "--n-boot", N_BOOT, "--seed", 7, cwd=tmp)
+        assert res.returncode == 0, res.stderr
+        out[every_n_300] = json.loads(res.stdout)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("split", "every_n_300", "mean", "median"),
+    [
+        ("in_sample", False, 46.65, 32.33),
+        ("in_sample", True, 46.26, 32.33),
+        ("heldout_contexts", False, 18.26, 13.66),
+        ("heldout_contexts", True, 17.90, 13.66),
+    ],
+)
+def test_cli_reproduces_paper_headlines(cli_json, split: str, every_n_300: bool, mean: float, median: float):
+    g = cli_json[every_n_300]["groups"][split]
+    assert round(g["mean_improvement"]["estimate"], 2) == mean
+    assert round(g["median_improvement"]["estimate"], 2) == median
+    assert g["n_scenarios"] == g["n_defined"] == (20 if split == "in_sample" else 12)
+    for stat in ("mean_improvement", "median_improvement"):
+        ci = g[stat]
+        assert ci["low"] <= ci["estimate"] <= ci["high"]
+        assert ci["n_valid"] == N_BOOT
+
+
+def test_cli_json_per_scenario_rows(cli_json):
+    rows = {r["scenario"]: r for r in cli_json[False]["scenarios"]}
+    assert len(rows) == 32
+    ir = rows["IR_prison"]
+    assert ir["group"] == "in_sample"
+    assert ir["base_p"] == pytest.approx(254 / 300) and ir["teacher_p"] == pytest.approx(77 / 300)
+    assert ir["improvement"] == pytest.approx((221 - 254) / (77 - 254) * 100)
+    assert ir["z_base_tuned"] == pytest.approx(3.3173, abs=1e-3)
+    # each row's own n: roomsharing_prison base had 295 answers, friendsharing_snowdrift teacher 299
+    assert rows["roomsharing_prison"]["base_p"] == pytest.approx(261 / 295)
+    assert rows["friendsharing_snowdrift"]["teacher_p"] == pytest.approx(231 / 299)
+    assert rows["team_delight"]["improvement"] == pytest.approx(200.0)
+
+
+def test_cli_json_nan_is_null(tmp_path: Path):
+    csv = tmp_path / "c.csv"
+    csv.write_text(
+        "scenario,base_c,base_n,tuned_c,tuned_n,teacher_c,teacher_n\nflat,150,300,160,300,150,300\n"
+    )
+    res = _cli(csv, "--json", "--n-boot", 20, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "NaN" not in res.stdout
+    out = json.loads(res.stdout)
+    assert list(out["groups"]) == ["all"]
+    assert out["scenarios"][0]["improvement"] is None
+    assert out["groups"]["all"]["mean_improvement"]["estimate"] is None
+
+
+def test_cli_text_output(tmp_path: Path):
+    csv = _write_counts(tmp_path / "c.csv")
+    res = _cli(csv, "--n-boot", 50, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    ir = next(line for line in lines if line.startswith("IR_prison "))
+    assert "18.64" in ir and "3.32" in ir
+    summary = next(line for line in lines if line.startswith("in_sample ") and "46.65" in line)
+    assert "32.33" in summary
+    assert any(line.startswith("heldout_contexts ") and "18.26" in line for line in lines)
+
+
+def test_bootstrap_deterministic_for_a_seed():
+    df = paper_counts()
+    df = df[df["split"] == "heldout_contexts"]
+    a = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=3)
+    b = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=3)
+    c = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=4)
+    assert a == b
+    assert (a["low"], a["high"]) != (c["low"], c["high"])
+    assert a["estimate"] == pytest.approx(13.66, abs=0.005)
+    assert a["low"] < a["estimate"] < a["high"]
+    # a wider level gives a wider interval from the same replicates
+    w = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=3, level=0.99)
+    assert w["low"] <= a["low"] and w["high"] >= a["high"]
+    # the same interval through summarise_counts
+    s = summarise_counts(df, n_boot=N_BOOT, seed=3)
+    assert s["groups"]["heldout_contexts"]["median_improvement"]["low"] == a["low"]
+
+
+def test_bootstrap_skips_zero_gap_scenarios():
+    rows = [
+        # base == teacher and both constant: the improvement is NaN in every replicate
+        {"base_c": 0, "base_n": 10, "tuned_c": 5, "tuned_n": 10, "teacher_c": 0, "teacher_n": 10},
+        {"base_c": 100, "base_n": 100, "tuned_c": 50, "tuned_n": 100, "teacher_c": 0, "teacher_n": 100},
+    ]
+    ci = bootstrap_ci(rows, "mean", n_boot=50, seed=0)
+    assert ci["estimate"] == 50.0 and ci["n_valid"] == 50
+    assert ci["low"] <= 50.0 <= ci["high"]
+    with pytest.raises(ValueError):
+        bootstrap_ci(rows, "mode", n_boot=10)  # type: ignore[arg-type]
+
+
+def test_two_proportion_ztest_by_hand():
+    # IR_prison, base 254/300 vs tuned 221/300: pooled p = 475/600
+    p = 475 / 600
+    z_hand = (254 / 300 - 221 / 300) / math.sqrt(p * (1 - p) * (2 / 300))
+    z, pval = two_proportion_ztest(254, 300, 221, 300)
+    assert z == pytest.approx(z_hand, rel=1e-12)
+    assert z == pytest.approx(3.3173, abs=1e-4)
+    assert pval == pytest.approx(math.erfc(z_hand / math.sqrt(2)), rel=1e-9)
+    assert two_proportion_ztest(221, 300, 254, 300)[0] == pytest.approx(-z)
+    assert two_proportion_ztest(0, 300, 0, 200) == (0.0, 1.0)
+    assert two_proportion_ztest(300, 300, 50, 50) == (0.0, 1.0)
+    with pytest.raises(ValueError):
+        two_proportion_ztest(301, 300, 1, 300)
+    with pytest.raises(ValueError):
+        two_proportion_ztest(0, 0, 1, 300)
+
+
+def test_welch_ttest_on_paper_donations():
+    d = paper_donations()
+    t, p = welch_ttest_from_counts(d["tuned"], d["base"])
+    expanded = [np.repeat(list(dist), list(dist.values())) for dist in (d["tuned"], d["base"])]
+    var = [x.var(ddof=1) / x.size for x in expanded]
+    assert t == pytest.approx((expanded[0].mean() - expanded[1].mean()) / math.sqrt(sum(var)))
+    assert t > 0 and p < 1e-6
+    t2, p2 = welch_ttest_from_counts(d["tuned"], d["teacher"])  # the teacher always gave 7
+    assert t2 < 0 and p2 < 1e-6
+    assert all(math.isnan(x) for x in welch_ttest_from_counts({7: 10}, {7: 5}))
+    assert welch_ttest_from_counts({7: 10}, {5: 5}) == (math.inf, 0.0)
+
+
+def test_js_divergence_bounds():
+    assert js_divergence([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == pytest.approx(0.0, abs=1e-12)
+    assert js_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert js_divergence({5: 226, 7: 74}, {5: 226, 7: 74}) == pytest.approx(0.0, abs=1e-12)
+    assert js_divergence({0: 10}, {10: 3}) == pytest.approx(1.0)
+    mid = js_divergence({5: 162, 7: 138}, {7: 300})
+    assert 0 < mid < 1
+    assert js_divergence([2, 2], [1, 1]) == pytest.approx(0.0, abs=1e-12)  # counts are normalised
+    with pytest.raises(ValueError):
+        js_divergence([1, 0], [1, 0, 0])
+
+
+def test_variance_decomposition_game_only():
+    games = {"prison": 0.2, "snowdrift": 0.4, "staghunt": 0.7, "delight": 0.9}
+    rows = [{"context": c, "game": g, "p_c": v} for c in ("IR", "biz", "team") for g, v in games.items()]
+    vd = variance_decomposition(pd.DataFrame(rows))
+    assert vd["share_game"] == pytest.approx(1.0)
+    assert vd["share_context"] == pytest.approx(0.0, abs=1e-12)
+    assert vd["share_residual"] == pytest.approx(0.0, abs=1e-12)
+    assert (vd["n_contexts"], vd["n_games"]) == (3, 4)
+
+
+def test_variance_decomposition_additive_by_hand():
+    # y = a_context + b_game + e: shares from the textbook formulas
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=5), rng.normal(size=4)
+    y = a[:, None] + b[None, :] + rng.normal(scale=0.3, size=(5, 4))
+    rows = [{"context": f"c{i}", "game": f"g{j}", "v": y[i, j]} for i in range(5) for j in range(4)]
+    vd = variance_decomposition(pd.DataFrame(rows), value="v")
+    ss_t = ((y - y.mean()) ** 2).sum()
+    assert vd["share_context"] == pytest.approx(4 * ((y.mean(axis=1) - y.mean()) ** 2).sum() / ss_t)
+    assert vd["share_game"] == pytest.approx(5 * ((y.mean(axis=0) - y.mean()) ** 2).sum() / ss_t)
+    assert vd["share_context"] + vd["share_game"] + vd["share_residual"] == pytest.approx(1.0)
+    assert 0 < vd["p_context"] < 1 and 0 < vd["p_game"] < 1
+    with pytest.raises(ValueError, match="missing"):
+        variance_decomposition(pd.DataFrame(rows[:-1]), value="v")
+    with pytest.raises(ValueError, match="more than once"):
+        variance_decomposition(pd.DataFrame([*rows, rows[0]]), value="v")
+
+
+HEADER = "scenario,base_c,base_n,tuned_c,tuned_n,teacher_c,teacher_n"
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("scenario,base_c,base_n,tuned_c,teacher_c,teacher_n\nx,1,10,1,1,10\n", ["tuned_n"]),
+        (f"{HEADER}\nx,1,0,1,10,1,10\n", ["'base_n'", ">= 1", "row 1"]),
+        (f"{HEADER}\nx,1,10,1,10,1,10\ny,1,10,11,10,1,10\n", ["'tuned_c'", "row 2", "'y'", "0 to tuned_n"]),
+        (f"{HEADER}\nx,1,10,abc,10,1,10\n", ["'tuned_c'", "'abc'", "whole number"]),
+        (f"{HEADER}\nx,1.5,10,1,10,1,10\n", ["'base_c'", "'1.5'"]),
+        (f"{HEADER}\nx,1,10,1,10,,10\n", ["'teacher_c'", "whole number"]),
+        (f"{HEADER}\n", ["no data rows"]),
+        ("", ["empty file", "scenario"]),
+        (f"{HEADER}\nx,1,10,1,10,1,10\nx,1,10,1,10,1,10\n", ["'scenario'", "twice"]),
+    ],
+)
+def test_bad_input_exits_2_naming_the_problem(tmp_path: Path, capsys, text: str, needles: list[str]):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(text)
+    assert main([str(csv), "--n-boot", "10"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ")
+    for needle in needles:
+        assert needle in err
+
+
+def test_bad_input_through_subprocess_has_no_traceback(tmp_path: Path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(f"{HEADER}\nIR_prison,254,300,221,-3,77,300\n")
+    res = _cli(csv, "--json", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "'tuned_n'" in res.stderr and "IR_prison" in res.stderr
+    res = _cli(tmp_path / "missing.csv", cwd=tmp_path)
+    assert res.returncode == 2 and "no such file" in res.stderr and "Traceback" not in res.stderr
