@@ -48,3 +48,40 @@ def test_unparseable_answers_are_not_trained_on_and_per_scenario_caps() -> None:
     rows = _rows() * 5
     assert len(training_examples(rows, motivations=True, per_scenario=None)) == 5
     assert len(training_examples(rows, motivations=True, per_scenario=2)) == 2
+
+
+def _game_rows() -> list[dict]:
+    """Four answers in one game (two C, two D) with distinct motivations."""
+    msgs = messages_for(SC, "action_motivation", LIB)
+    out = []
+    for i, action in enumerate(["C", "C", "D", "D"]):
+        raw = f"I would choose strategy {action}.\n\nReason number {i} for {action}."
+        out.append(
+            {
+                "scenario": SC.key,
+                "game": SC.game.key,
+                "messages": msgs,
+                "parse_status": "ok",
+                "value": action,
+                "raw": raw,
+            }
+        )
+    return out
+
+
+def test_motivation_first_arm_puts_the_decision_last() -> None:
+    ex = training_examples(_game_rows(), motivations=True, per_scenario=None, order="motivation_first")
+    assert ex[0]["completion"] == "Reason number 0 for C.\n\nI would choose strategy C."
+
+
+def test_shuffled_motivations_keep_the_action_and_swap_the_reason() -> None:
+    rows = _game_rows()
+    ex = training_examples(rows, motivations=True, per_scenario=None, shuffle_motivations=True, seed=3)
+    for row, e in zip(rows, ex, strict=True):
+        decision, reason = e["completion"].split("\n\n")
+        assert decision == f"I would choose strategy {row['value']}."
+        assert reason.endswith(f"for {row['value']}.")  # a motivation written for the same action
+        assert reason != row["raw"].split("\n\n")[1]  # but never the answer's own
+    assert ex == training_examples(
+        rows, motivations=True, per_scenario=None, shuffle_motivations=True, seed=3
+    )

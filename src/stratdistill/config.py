@@ -45,6 +45,11 @@ class StudentConfig:
 class LoraConfig:
     r: int = 8
     alpha: float = 16.0
+    # How alpha behaves when r changes (the scale applied to the adapter's output is what matters):
+    #   fixed  - lora_alpha = alpha: scale alpha/r falls as r grows (the paper's setting at r=8)
+    #   tied   - lora_alpha = alpha * r / 8: the scale stays alpha/8 (=2 for alpha 16) at every rank
+    #   rslora - rank-stabilised LoRA: scale alpha/sqrt(r)
+    alpha_mode: str = "fixed"
     dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
 
@@ -76,12 +81,15 @@ class GamesConfig:
 @dataclass
 class DataConfig:
     motivations: bool = True  # train on action + motivation (the paper) or on the action alone
+    order: str = "action_first"  # action_first (the paper) | motivation_first (reasoning, then the decision)
+    shuffle_motivations: bool = False  # control: each answer gets another same-game, same-action motivation
     teacher_samples: int = 300  # teacher answers generated per training scenario (the paper's 300)
     train_per_scenario: int | None = None  # use the first k answers of each scenario; null = all
 
 
 @dataclass
 class TrainConfig:
+    method: str = "lora"  # lora | qlora (4-bit base, CUDA + bitsandbytes) | full (every weight)
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
     learning_rate: float = 5e-5
@@ -99,11 +107,17 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    method: str = "exact"  # probability of each valid answer, normalised
+    method: str = "exact"  # exact: probability of each valid answer, normalised | sampled: N parsed answers
     instruction: str = "action_only"  # the paper evaluates with the one-letter instruction
     teacher_samples: int = 300  # teacher answers per held-out scenario
     splits: list[str] | None = None  # null = every split in split.eval
+    adapter: str | None = None  # evaluate this existing PEFT adapter as the tuned student (no fine-tune)
     batch_size: int = 16
+    # the sampled estimator (eval.method=sampled): the paper's 300 answers at 0.8, repetition penalty 1.1
+    samples: int = 300
+    temperature: float = 0.8
+    max_new_tokens: int = 64
+    repetition_penalty: float = 1.1
 
 
 @dataclass
@@ -130,18 +144,19 @@ class Config:
 
 
 def register_configs() -> None:
-    """Register the schema and the small resolvers the shipped configs use (``${mul:2,${lora.r}}``)."""
     ConfigStore.instance().store(name="config_schema", node=Config)
-    OmegaConf.register_new_resolver("mul", lambda a, b: a * b, replace=True)
 
 
 register_configs()
 
 TEACHER_BACKENDS = ("reference",)
+ALPHA_MODES = ("fixed", "tied", "rslora")
+METHODS = ("lora", "qlora", "full")
+ORDERS = ("action_first", "motivation_first")
 DTYPES = ("float32", "bfloat16", "float16")
 PRECISIONS = ("fp32", "fp16", "bf16")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
-EVAL_METHODS = ("exact",)
+EVAL_METHODS = ("exact", "sampled")
 TRACKERS = ("none", "jsonl")
 MAX_TEMPERATURE = 5.0
 
@@ -149,6 +164,44 @@ MAX_TEMPERATURE = 5.0
 def _check(cond: bool, key: str, value: object, allowed: str) -> None:
     if not cond:
         raise ConfigError(key, value, allowed)
+
+
+def _check_qlora_possible() -> None:
+    """QLoRA needs a CUDA GPU and bitsandbytes; say so before anything is loaded."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            "train.method",
+            "qlora",
+            "'lora' or 'full' on a machine without a CUDA GPU (QLoRA's 4-bit base model runs on CUDA only)",
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(
+            "train.method",
+            "qlora",
+            "'lora' or 'full' unless bitsandbytes is installed (pip install bitsandbytes)",
+        )
+
+
+def check_adapter(path: str, model_id: str, key: str) -> None:
+    """An existing adapter folder must be PEFT's and must belong to this student."""
+    import json
+    from pathlib import Path
+
+    cfg_file = Path(path) / "adapter_config.json"
+    if not cfg_file.is_file():
+        raise ConfigError(key, path, "a folder holding a PEFT adapter (adapter_config.json)")
+    base = json.loads(cfg_file.read_text()).get("base_model_name_or_path")
+    prov = Path(path) / "provenance.json"
+    if prov.is_file():
+        base = json.loads(prov.read_text()).get("base_model", base)
+    if base and base != model_id:
+        raise ConfigError(
+            key, path, f"an adapter trained on the student {model_id!r} (this one was trained on {base!r})"
+        )
 
 
 def validate(cfg: Any) -> None:
@@ -182,6 +235,18 @@ def validate(cfg: Any) -> None:
     _check(cfg.eval.teacher_samples > 0, "eval.teacher_samples", cfg.eval.teacher_samples, "an integer > 0")
     _check(cfg.lora.r > 0, "lora.r", cfg.lora.r, "an integer > 0 (the LoRA rank)")
     _check(cfg.lora.alpha > 0, "lora.alpha", cfg.lora.alpha, "a number > 0")
+    _check(
+        cfg.lora.alpha_mode in ALPHA_MODES,
+        "lora.alpha_mode",
+        cfg.lora.alpha_mode,
+        f"one of {list(ALPHA_MODES)}",
+    )
+    _check(cfg.data.order in ORDERS, "data.order", cfg.data.order, f"one of {list(ORDERS)}")
+    _check(cfg.train.method in METHODS, "train.method", cfg.train.method, f"one of {list(METHODS)}")
+    if cfg.train.method == "qlora":
+        _check_qlora_possible()
+    if cfg.eval.adapter is not None:
+        check_adapter(cfg.eval.adapter, cfg.student.model_id, "eval.adapter")
     _check(0 <= cfg.lora.dropout < 1, "lora.dropout", cfg.lora.dropout, "a number in [0, 1)")
     _check(
         len(cfg.lora.target_modules) > 0,
@@ -220,6 +285,14 @@ def validate(cfg: Any) -> None:
         cfg.eval.instruction,
         f"one of {list(INSTRUCTIONS)}",
     )
+    _check(cfg.eval.samples > 0, "eval.samples", cfg.eval.samples, "an integer > 0")
+    _check(
+        0 <= cfg.eval.temperature <= MAX_TEMPERATURE,
+        "eval.temperature",
+        cfg.eval.temperature,
+        f"a number in [0, {MAX_TEMPERATURE}]",
+    )
+    _check(cfg.eval.max_new_tokens > 0, "eval.max_new_tokens", cfg.eval.max_new_tokens, "an integer > 0")
     _check(cfg.eval.batch_size > 0, "eval.batch_size", cfg.eval.batch_size, "an integer > 0")
     _check(
         cfg.tracker.backend in TRACKERS, "tracker.backend", cfg.tracker.backend, f"one of {list(TRACKERS)}"

@@ -108,28 +108,68 @@ def load_samples(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def training_examples(
-    rows: list[dict[str, Any]], motivations: bool, per_scenario: int | None
-) -> list[dict[str, Any]]:
-    """Prompt/completion pairs for SFT: the first ``per_scenario`` parseable answers of each scenario.
+def _shuffled_motivations(picked: list[dict[str, Any]], seed: int) -> list[str]:
+    """Each answer's motivation replaced by another answer's with the same game and the same action.
 
-    The completion is the teacher's answer with its motivation (the paper's arm), or only its decision
-    sentence (the action-only arm); both start with the same decision words, so the two arms differ
-    exactly by the reasoning.
+    Within a (game, action) group the motivations are permuted and then rotated by one, so no answer keeps
+    its own when the group has two or more members; the numbers quoted still match the game's payoffs.
+    """
+    rng = np.random.default_rng([seed, 2024])
+    groups: dict[tuple[str, Any], list[int]] = {}
+    for i, r in enumerate(picked):
+        groups.setdefault((r["game"], r["value"]), []).append(i)
+    motivations = [split_action_and_motivation(r["raw"])[1] for r in picked]
+    out = list(motivations)
+    for idx in groups.values():
+        order = [idx[j] for j in rng.permutation(len(idx))]
+        for src, dst in zip(order, order[1:] + order[:1], strict=True):
+            out[dst] = motivations[src]
+    return out
+
+
+def training_examples(
+    rows: list[dict[str, Any]],
+    motivations: bool,
+    per_scenario: int | None,
+    order: str = "action_first",
+    shuffle_motivations: bool = False,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Prompt/completion pairs for SFT from the first ``per_scenario`` parseable answers of each scenario.
+
+    The data arms of the motivation ablation, all built from the same teacher answers:
+
+    * ``motivations=False``: the decision sentence alone ("I would choose strategy C.");
+    * ``order="action_first"``: decision, blank line, motivation (the paper's arm);
+    * ``order="motivation_first"``: motivation, blank line, decision;
+    * ``shuffle_motivations=True``: as above, but with another answer's motivation of the same game and
+      action, a control for whether the reasoning's content matters or only its presence.
     """
     taken: Counter[str] = Counter()
-    out = []
+    picked = []
     for r in rows:
         if r["parse_status"] != "ok":
             continue
         if per_scenario is not None and taken[r["scenario"]] >= per_scenario:
             continue
-        decision, motivation = split_action_and_motivation(r["raw"])
-        completion = f"{decision}\n\n{motivation}" if motivations and motivation else decision
-        out.append({"scenario": r["scenario"], "messages": r["messages"], "completion": completion})
+        picked.append(r)
         taken[r["scenario"]] += 1
-    if not out:
+    if not picked:
         raise ConfigError("dataset", "0 usable rows", "a dataset with parseable teacher answers")
+    if shuffle_motivations:
+        reasons = _shuffled_motivations(picked, seed)
+    else:
+        reasons = [split_action_and_motivation(r["raw"])[1] for r in picked]
+    out = []
+    for r, motivation in zip(picked, reasons, strict=True):
+        decision = split_action_and_motivation(r["raw"])[0]
+        if not motivations or not motivation:
+            completion = decision
+        elif order == "motivation_first":
+            completion = f"{motivation}\n\n{decision}"
+        else:
+            completion = f"{decision}\n\n{motivation}"
+        out.append({"scenario": r["scenario"], "messages": r["messages"], "completion": completion})
     return out
 
 

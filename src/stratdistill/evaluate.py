@@ -62,13 +62,13 @@ def score_forms(
         for i, ids in enumerate(form_ids):
             batch[i, : len(ids)] = torch.tensor(ids, device=device)
             mask[i, plen : plen + len(ids)] = 1
-        cache = copy.deepcopy(out.past_key_values)
+        cache = copy.deepcopy(out.cache)
         cache.batch_repeat_interleave(n)
         positions = torch.arange(plen, plen + width, device=device).expand(n, width)
         logits = model(
             input_ids=batch,
             attention_mask=mask,
-            past_key_values=cache,
+            cache=cache,
             position_ids=positions,
             use_cache=True,
         ).logits.float()
@@ -114,9 +114,112 @@ def exact_behaviour(
     return result
 
 
+def sample_answers(
+    model,
+    tokenizer,
+    prompt: str,
+    n: int,
+    *,
+    temperature: float,
+    max_new_tokens: int,
+    repetition_penalty: float,
+    seed: int,
+    chunk: int = 64,
+) -> list[str]:
+    """n sampled answers to one prompt, the prompt's prefill computed once and shared by every sample.
+
+    ``num_return_sequences`` would prefill the prompt n times; we prefill all but its last token once,
+    copy that cache for each chunk of samples, and let ``generate`` continue from it. Sampling is pure
+    (no top-k/top-p truncation) so that, at temperature 1 without repetition penalty, answers follow the
+    distribution that the exact estimator reads off the logits.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids.to(device)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        prefix_cache = model(input_ids=ids[:, :-1], use_cache=True).cache
+    texts: list[str] = []
+    while len(texts) < n:
+        k = min(chunk, n - len(texts))
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(k)
+        with torch.no_grad():
+            out = model.generate(
+                input_ids=ids.expand(k, -1),
+                attention_mask=torch.ones_like(ids).expand(k, -1),
+                cache=cache,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                top_k=0,
+                top_p=1.0,
+                repetition_penalty=repetition_penalty,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        texts += tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+    return texts
+
+
+def sampled_behaviour(
+    model, tokenizer, scenario: Scenario, library: Library, instruction: str, eval_cfg: Any, seed: int
+) -> dict[str, Any]:
+    """The paper's estimator: N answers at the configured temperature, parsed and counted."""
+    from stratdistill.dataset import parse_answer, scenario_rng
+
+    prompt = render_chat(messages_for(scenario, instruction, library), tokenizer)
+    answer_seed = int(scenario_rng(seed, scenario.key, "student-samples").integers(2**31))
+    texts = sample_answers(
+        model,
+        tokenizer,
+        prompt,
+        eval_cfg.samples,
+        temperature=eval_cfg.temperature,
+        max_new_tokens=eval_cfg.max_new_tokens,
+        repetition_penalty=eval_cfg.repetition_penalty,
+        seed=answer_seed,
+    )
+    parsed = [parse_answer(scenario, t) for t in texts]
+    ok = [p.value for p in parsed if p.ok]
+    statuses = sorted({p.status for p in parsed})
+    result: dict[str, Any] = {
+        "scenario": scenario.key,
+        "estimator": "sampled",
+        "prompt": prompt,
+        "chat_template": template_id(tokenizer),
+        "n": len(texts),
+        "n_ok": len(ok),
+        "valid_mass": len(ok) / len(texts),
+        "parse_status": {st: sum(p.status == st for p in parsed) for st in statuses},
+        "answers": texts,
+    }
+    if isinstance(scenario.game, PublicGoodsGame):
+        endowment = scenario.game.endowment
+        result["distribution"] = {str(k): ok.count(k) / len(ok) for k in range(endowment + 1)} if ok else {}
+        result["mean_donation"] = sum(ok) / len(ok) if ok else None
+    else:
+        result["c"] = ok.count("C")
+        result["p_c"] = ok.count("C") / len(ok) if ok else None
+    return result
+
+
 def evaluate_model(
-    model, tokenizer, scenarios: list[Scenario], library: Library, instruction: str, label: str
+    model,
+    tokenizer,
+    scenarios: list[Scenario],
+    library: Library,
+    instruction: str,
+    label: str,
+    eval_cfg: Any = None,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:
+    """Each scenario's behaviour, by ``eval_cfg.method``: 'exact' (the default) or 'sampled'."""
+    if eval_cfg is not None and eval_cfg.method == "sampled":
+        return [
+            sampled_behaviour(model, tokenizer, sc, library, instruction, eval_cfg, seed)
+            for sc in tqdm(scenarios, desc=f"sample {label}", unit="scenario")
+        ]
     digit_ids = _digit_token_ids(tokenizer)
     return [
         exact_behaviour(model, tokenizer, sc, library, instruction, digit_ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -52,19 +53,55 @@ def lora_targets_or_raise(model, targets: list[str]) -> None:
         raise ConfigError("lora.target_modules", missing, f"linear modules of this model: {linear_names}")
 
 
+def lora_alpha_and_scale(lora_cfg: Any) -> tuple[float, bool, float]:
+    """(lora_alpha to give peft, use_rslora, the resulting scale on the adapter's output).
+
+    Sweeping r at a fixed alpha also changes the scale alpha/r, a confound; ``lora.alpha_mode`` makes the
+    choice explicit and the scale is logged with every adapter.
+    """
+    r, alpha, mode = int(lora_cfg.r), float(lora_cfg.alpha), getattr(lora_cfg, "alpha_mode", "fixed")
+    if mode == "tied":
+        return alpha * r / 8, False, alpha / 8
+    if mode == "rslora":
+        return alpha, True, alpha / math.sqrt(r)
+    return alpha, False, alpha / r
+
+
 def lora_model(model, lora_cfg: Any):
     from peft import LoraConfig, get_peft_model
 
     targets = list(lora_cfg.target_modules)
     lora_targets_or_raise(model, targets)
+    lora_alpha, use_rslora, _ = lora_alpha_and_scale(lora_cfg)
     config = LoraConfig(
         r=int(lora_cfg.r),
-        lora_alpha=float(lora_cfg.alpha),
+        lora_alpha=lora_alpha,
+        use_rslora=use_rslora,
         lora_dropout=float(lora_cfg.dropout),
         target_modules=targets,
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
+
+
+def trainable_model(model, train_cfg: Any, lora_cfg: Any):
+    """The model to optimise: LoRA adapters (on a 4-bit base for QLoRA), or every weight (full)."""
+    if train_cfg.method == "full":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+    if train_cfg.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return lora_model(model, lora_cfg)
+
+
+def trainable_counts(model) -> tuple[int, int]:
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
 def _shared_prefix_trainer_class():
@@ -95,17 +132,21 @@ def finetune(
     cache_dir: str,
     out_dir: Path,
     provenance: dict[str, Any],
+    callbacks: list | None = None,
 ) -> dict[str, Any]:
-    """Train a LoRA adapter into ``out_dir/adapter``; resume from ``out_dir/checkpoints`` if present."""
+    """Train into ``out_dir/adapter`` (LoRA, QLoRA) or ``out_dir/model`` (full fine-tuning).
+
+    Resumes from ``out_dir/checkpoints`` when a previous attempt left one there.
+    """
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
     from stratdistill.students import load_student
 
     set_seed(seed)
-    model, tok = load_student(student_cfg, cache_dir)
+    model, tok = load_student(student_cfg, cache_dir, quantize_4bit=train_cfg.method == "qlora")
     model.train()
-    model = lora_model(model, lora_cfg)
+    model = trainable_model(model, train_cfg, lora_cfg)
     # the exact strings the student is trained on, for audit (prompt rendered by its own chat template)
     write_jsonl(
         out_dir / "train_examples.jsonl",
@@ -138,14 +179,19 @@ def finetune(
         log.warning(
             "%d of %d examples exceed train.max_length=%d and are skipped",
             too_long,
-            len(features),
+            len(examples),
             train_cfg.max_length,
         )
-    trainable, total = model.get_nb_trainable_parameters()
+    trainable, total = trainable_counts(model)
     layout = f"{len(train_set)} shared-prefix packs" if train_cfg.shared_prefix else "per-example batches"
+    lora_alpha, _, scale = lora_alpha_and_scale(lora_cfg)
+    if train_cfg.method == "full":
+        what = "full fine-tuning"
+    else:
+        what = f"{train_cfg.method} r={lora_cfg.r} lora_alpha={lora_alpha:g} "
+        what += f"({lora_cfg.alpha_mode}, scale {scale:g})"
     print(
-        f"[finetune] {n_examples} examples in {layout}, LoRA r={lora_cfg.r} alpha={lora_cfg.alpha} "
-        f"(scale {lora_cfg.alpha / lora_cfg.r:g}): {trainable:,} trainable of {total:,} parameters",
+        f"[finetune] {n_examples} examples in {layout}, {what}: {trainable:,} of {total:,} weights trained",
         flush=True,
     )
     ckpt_dir = out_dir / "checkpoints"
@@ -173,12 +219,14 @@ def finetune(
         remove_unused_columns=False,
         disable_tqdm=False,
     )
-    trainer = trainer_cls(model=model, args=args, train_dataset=train_set, data_collator=collator)
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=train_set, data_collator=collator, callbacks=callbacks
+    )
     resume = any(ckpt_dir.glob("checkpoint-*"))
     if resume:
         print(f"[finetune] resuming from the last checkpoint in {ckpt_dir}", flush=True)
     result = trainer.train(resume_from_checkpoint=True if resume else None)
-    adapter_dir = out_dir / "adapter"
+    adapter_dir = out_dir / ("model" if train_cfg.method == "full" else "adapter")
     model.save_pretrained(adapter_dir)
     tok.save_pretrained(adapter_dir)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -191,7 +239,9 @@ def finetune(
         "loss_curve": losses,
         "trainable_parameters": trainable,
         "total_parameters": total,
-        "lora_scale": float(lora_cfg.alpha) / float(lora_cfg.r),
+        "method": train_cfg.method,
+        "lora_scale": None if train_cfg.method == "full" else scale,
+        "lora_alpha_used": None if train_cfg.method == "full" else lora_alpha,
         "chat_template": template_id(tok),
         "resumed": resume,
     }

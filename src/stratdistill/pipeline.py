@@ -9,6 +9,7 @@ tuned student's evaluation run once per sweep point.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -90,13 +91,48 @@ def generate_stage(cfg: Any, store: ArtifactStore, library: Library, train: list
     return store.build("generate", spec, produce)
 
 
+# Train settings that do not change the trained weights, so they stay out of the artifact key.
+_NOT_IN_KEY = ("save_steps", "logging_steps")
+
+
+@dataclass(frozen=True)
+class TunedStudent:
+    """What the tuned student is: a LoRA adapter or fully fine-tuned weights, and its content key."""
+
+    key: str
+    adapter: Path | None = None
+    weights: Path | None = None
+    quantize_4bit: bool = False
+
+    @staticmethod
+    def from_artifact(art: Artifact, method: str) -> TunedStudent:
+        if method == "full":
+            return TunedStudent(art.key, weights=art.path / "model")
+        return TunedStudent(art.key, adapter=art.path / "adapter", quantize_4bit=method == "qlora")
+
+    @staticmethod
+    def from_folder(path: str) -> TunedStudent:
+        """An existing PEFT adapter (``eval.adapter``), keyed by the hash of its files."""
+        folder = Path(path).resolve()
+        digest = hashlib.sha256()
+        for f in sorted(folder.glob("adapter_*")):
+            digest.update(f.name.encode() + f.read_bytes())
+        return TunedStudent(digest.hexdigest()[:16], adapter=folder)
+
+
 def finetune_stage(cfg: Any, store: ArtifactStore, dataset: Artifact) -> Artifact:
+    train = {k: v for k, v in _c(cfg.train).items() if k not in _NOT_IN_KEY}
     spec = {
         "student": _c(cfg.student),
-        "lora": _c(cfg.lora),
-        "train": _c(cfg.train),
+        "lora": None if cfg.train.method == "full" else _c(cfg.lora),
+        "train": train,
         "seed": cfg.seed,
-        "data": {"motivations": cfg.data.motivations, "train_per_scenario": cfg.data.train_per_scenario},
+        "data": {
+            "motivations": cfg.data.motivations,
+            "train_per_scenario": cfg.data.train_per_scenario,
+            "order": cfg.data.order,
+            "shuffle_motivations": cfg.data.shuffle_motivations,
+        },
         "dataset": dataset.key,
         "prompt_version": PROMPT_VERSION,
     }
@@ -105,7 +141,14 @@ def finetune_stage(cfg: Any, store: ArtifactStore, dataset: Artifact) -> Artifac
         from stratdistill.finetune import finetune
 
         rows = load_samples(dataset.path)
-        examples = training_examples(rows, cfg.data.motivations, cfg.data.train_per_scenario)
+        examples = training_examples(
+            rows,
+            cfg.data.motivations,
+            cfg.data.train_per_scenario,
+            order=cfg.data.order,
+            shuffle_motivations=cfg.data.shuffle_motivations,
+            seed=cfg.seed,
+        )
         provenance = {
             "base_model": cfg.student.model_id,
             "revision": cfg.student.revision,
@@ -120,24 +163,33 @@ def finetune_stage(cfg: Any, store: ArtifactStore, dataset: Artifact) -> Artifac
 
 
 def evaluate_student_stage(
-    cfg: Any, store: ArtifactStore, library: Library, scenarios: list[Scenario], adapter: Artifact | None
+    cfg: Any, store: ArtifactStore, library: Library, scenarios: list[Scenario], tuned: TunedStudent | None
 ) -> Artifact:
     instruction = cfg.eval.instruction
     spec = {
         "student": _c(cfg.student),
-        "adapter": adapter.key if adapter else None,
+        "adapter": tuned.key if tuned else None,
         "method": cfg.eval.method,
+        "sampling": None
+        if cfg.eval.method == "exact"
+        else {k: cfg.eval[k] for k in ("samples", "temperature", "max_new_tokens", "repetition_penalty")}
+        | {"seed": cfg.seed},
         "forms_version": FORMS_VERSION,
         "prompt_version": PROMPT_VERSION,
         "scenarios": [scenario_spec(s, library, instruction) for s in scenarios],
     }
-    label = "tuned student" if adapter else "base student"
+    label = "tuned student" if tuned else "base student"
 
     def produce(folder: Path) -> dict[str, Any]:
         from stratdistill.students import load_student
 
-        model, tok = load_student(cfg.student, cfg.cache_dir, adapter.path / "adapter" if adapter else None)
-        rows = evaluate_model(model, tok, scenarios, library, instruction, label)
+        if tuned is None:
+            model, tok = load_student(cfg.student, cfg.cache_dir)
+        else:
+            model, tok = load_student(
+                cfg.student, cfg.cache_dir, tuned.adapter, tuned.weights, tuned.quantize_4bit
+            )
+        rows = evaluate_model(model, tok, scenarios, library, instruction, label, cfg.eval, cfg.seed)
         write_jsonl(folder / RESULTS_FILE, rows)
         return {"label": label}
 
@@ -241,6 +293,56 @@ def assemble(
     return pd.DataFrame(rows)
 
 
+def _report_meta(
+    cfg: Any, artifacts: dict[str, Artifact], teacher_rates: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The report's header lines: who the teacher is, what was trained on, and where each artifact is."""
+    ds = artifacts["generate"].manifest
+    arm = "action only"
+    if cfg.data.motivations:
+        arm = "motivation then action" if cfg.data.order == "motivation_first" else "action + motivation"
+        arm += " (motivations shuffled: control)" if cfg.data.shuffle_motivations else ""
+    if "finetune" in artifacts:
+        ft = artifacts["finetune"].manifest
+        if cfg.train.method == "full":
+            method = "full fine-tuning"
+        else:
+            method = (
+                f"{cfg.train.method} r={cfg.lora.r}, lora_alpha={ft.get('lora_alpha_used')} "
+                f"({cfg.lora.alpha_mode}, scale {ft.get('lora_scale', 0):g}), "
+                f"targets {list(cfg.lora.target_modules)}"
+            )
+        training = (
+            f"{method}; {ft.get('examples')} examples, {ft.get('steps')} steps, "
+            f"lr {cfg.train.learning_rate}, mean train loss {ft.get('train_loss', float('nan')):.3f}"
+        )
+    else:
+        training = f"none here: the tuned student is the existing adapter {cfg.eval.adapter}"
+    if cfg.eval.method == "exact":
+        estimator = "exact (probability of each valid answer form, normalised)"
+    else:
+        estimator = f"sampled ({cfg.eval.samples} answers per scenario at temperature {cfg.eval.temperature})"
+    return {
+        "teacher": f"`{cfg.teacher.name}` — {ds.get('teacher_description', cfg.teacher.name)}; "
+        f"temperature {cfg.temperature.teacher}",
+        "student": f"`{cfg.student.name}` ({cfg.student.model_id})",
+        "estimator": estimator + "; teacher: shares of its sampled answers",
+        "data": (
+            f"{ds['rows']} teacher answers ({cfg.data.teacher_samples} per training scenario, parse status "
+            f"{ds['parse_status']}); trained on {arm}, {cfg.data.train_per_scenario or 'all'} per scenario"
+        ),
+        "training": training,
+        "teacher_parse": [
+            {"scenario": k, "answers": v["n"], "parsed": v["n_ok"], "failed": v["n_failed"]}
+            for k, v in teacher_rates.items()
+        ],
+        "provenance": {
+            **{name: a.path for name, a in artifacts.items()},
+            "reused": ", ".join(name for name, a in artifacts.items() if a.reused) or "none",
+        },
+    }
+
+
 def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
     """Run (or reuse) every stage for one config and write the report into ``output_dir``."""
     started = time.time()
@@ -257,9 +359,14 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
         every_eval = _unique([s for ss in eval_splits.values() for s in ss])
 
         dataset = generate_stage(cfg, store, library, train)
-        adapter = finetune_stage(cfg, store, dataset)
+        adapter: Artifact | None = None
+        if cfg.eval.adapter:
+            tuned_student = TunedStudent.from_folder(cfg.eval.adapter)
+        else:
+            adapter = finetune_stage(cfg, store, dataset)
+            tuned_student = TunedStudent.from_artifact(adapter, cfg.train.method)
         base_art = evaluate_student_stage(cfg, store, library, every_eval, None)
-        tuned_art = evaluate_student_stage(cfg, store, library, every_eval, adapter)
+        tuned_art = evaluate_student_stage(cfg, store, library, every_eval, tuned_student)
         teacher_art = evaluate_teacher_stage(cfg, store, library, every_eval, dataset)
 
         train_rows = load_samples(dataset.path)
@@ -273,57 +380,18 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
             split: split_summary(df["improvement"]) for split, df in results.groupby("split", sort=False)
         }
 
-        ft = adapter.manifest
-        ds = dataset.manifest
-        teacher_desc = ds.get("teacher_description", cfg.teacher.name)
-        meta = {
-            "teacher": f"`{cfg.teacher.name}` — {teacher_desc}; temperature {cfg.temperature.teacher}",
-            "student": f"`{cfg.student.name}` ({cfg.student.model_id})",
-            "estimator": (
-                "exact (probability of each valid answer form, normalised; teacher: sampled answers)"
-            ),
-            "data": (
-                f"{ds['rows']} teacher answers ({cfg.data.teacher_samples} per training scenario, "
-                f"parse status {ds['parse_status']}); trained on "
-                f"{'action + motivation' if cfg.data.motivations else 'action only'}, "
-                f"{cfg.data.train_per_scenario or 'all'} per scenario"
-            ),
-            "training": (
-                f"LoRA r={cfg.lora.r}, alpha={cfg.lora.alpha} (scale {ft.get('lora_scale', 0):g}), "
-                f"targets {list(cfg.lora.target_modules)}; {ft.get('examples')} examples, "
-                f"{ft.get('steps')} steps, lr {cfg.train.learning_rate}, mean train loss "
-                f"{ft.get('train_loss', float('nan')):.3f}"
-            ),
-            "teacher_parse": [
-                {"scenario": k, "answers": v["n"], "parsed": v["n_ok"], "failed": v["n_failed"]}
-                for k, v in teacher_rates.items()
-            ],
-            "provenance": {
-                "dataset": dataset.path,
-                "adapter": adapter.path,
-                "base eval": base_art.path,
-                "tuned eval": tuned_art.path,
-                "teacher eval": teacher_art.path,
-                "reused": ", ".join(
-                    a.stage + ("(tuned)" if a is tuned_art else "")
-                    for a in (dataset, adapter, base_art, tuned_art, teacher_art)
-                    if a.reused
-                )
-                or "none",
-            },
-        }
-        report = write_report(results, meta, out)
-        for split, s in summary.items():
-            tracker.log_metrics(
-                {f"{split}/gap_closed_mean": s["mean"], f"{split}/gap_closed_median": s["median"]}
-            )
         artifacts = {
             "generate": dataset,
-            "finetune": adapter,
+            **({"finetune": adapter} if adapter else {}),
             "evaluate_base": base_art,
             "evaluate_tuned": tuned_art,
             "evaluate_teacher": teacher_art,
         }
+        report = write_report(results, _report_meta(cfg, artifacts, teacher_rates), out)
+        for split, s in summary.items():
+            tracker.log_metrics(
+                {f"{split}/gap_closed_mean": s["mean"], f"{split}/gap_closed_median": s["median"]}
+            )
         return RunResult(report, results, summary, artifacts, time.time() - started)
     finally:
         tracker.finish()

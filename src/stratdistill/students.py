@@ -120,15 +120,35 @@ def load_tokenizer(cfg: Any, cache_dir: str | Path):
     return tok
 
 
-def load_student(cfg: Any, cache_dir: str | Path, adapter: str | Path | None = None):
-    """(model, tokenizer), with a LoRA adapter applied when given. Model is in eval mode."""
+def load_student(
+    cfg: Any,
+    cache_dir: str | Path,
+    adapter: str | Path | None = None,
+    weights: str | Path | None = None,
+    quantize_4bit: bool = False,
+):
+    """(model, tokenizer) in eval mode: the base student, with a LoRA ``adapter`` applied when given, or
+    fully fine-tuned ``weights`` instead of the base; ``quantize_4bit`` loads the base in NF4 (QLoRA)."""
     from transformers import AutoModelForCausalLM
 
-    src = student_source(cfg, cache_dir)
+    src = str(weights) if weights is not None else student_source(cfg, cache_dir)
     tok = load_tokenizer(cfg, cache_dir)
+    extra: dict[str, Any] = {}
+    if quantize_4bit:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        extra["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+        extra["device_map"] = {"": 0}
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            src, revision=cfg.revision, dtype=_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code
+            src,
+            revision=None if weights is not None else cfg.revision,
+            dtype=_dtype(cfg.dtype),
+            trust_remote_code=cfg.trust_remote_code,
+            **extra,
         )
     except OSError as exc:
         raise ConfigError(

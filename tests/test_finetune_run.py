@@ -1,0 +1,92 @@
+"""Real (tiny) fine-tunes: adapters load with PEFT, full fine-tuning saves a model, resume is exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from conftest import MODEL_CACHE, compose_cfg
+from stratdistill.dataset import sample_teacher, training_examples
+from stratdistill.finetune import finetune
+from stratdistill.scenarios import grid, load_library
+from stratdistill.teachers import ReferenceTeacher
+
+LIB = load_library()
+
+
+@pytest.fixture(scope="module")
+def examples() -> list[dict]:
+    scenarios = grid(LIB, ["IR", "team"], ["prison"], "x")
+    rows = sample_teacher(ReferenceTeacher(), scenarios, LIB, "action_motivation", 4, 0, 0.8, "train")
+    return training_examples(rows, motivations=True, per_scenario=4)
+
+
+def _run(examples, out: Path, overrides: list[str], callbacks=None) -> dict:
+    cfg = compose_cfg(["train.batch_size=2", "train.save_steps=2", "train.logging_steps=1", *overrides])
+    return finetune(
+        examples,
+        cfg.student,
+        cfg.lora,
+        cfg.train,
+        0,
+        str(MODEL_CACHE),
+        out,
+        {"base_model": cfg.student.model_id, "dataset_key": "test"},
+        callbacks,
+    )
+
+
+class _Interrupt(TrainerCallback):
+    """Stops the run like a kill would: after the checkpoint at step 2 is on disk."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 2:
+            raise KeyboardInterrupt
+
+
+def test_lora_adapter_loads_with_peft_and_carries_provenance(examples, tmp_path: Path, student_model) -> None:
+    from peft import PeftModel
+
+    info = _run(examples, tmp_path, ["train.max_steps=2"])
+    adapter = tmp_path / "adapter"
+    prov = json.loads((adapter / "provenance.json").read_text())
+    assert prov["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and prov["steps"] == 2
+    assert prov["lora_scale"] == 2.0 and info["examples"] == 8
+    import copy
+
+    base, _ = student_model
+
+    loaded = PeftModel.from_pretrained(copy.deepcopy(base), str(adapter))
+    weights = {n: p for n, p in loaded.named_parameters() if "lora_B" in n}
+    assert weights and any(p.abs().sum() > 0 for p in weights.values())  # trained, not the zero init
+    assert (adapter / "tokenizer_config.json").is_file()
+    assert not (tmp_path / "checkpoints").exists()  # optimizer states removed once done
+
+
+def test_full_finetuning_saves_a_plain_model(examples, tmp_path: Path, student_model) -> None:
+    from transformers import AutoModelForCausalLM
+
+    info = _run(examples, tmp_path, ["train=full", "train.batch_size=2", "train.max_steps=1"])
+    assert info["method"] == "full" and info["trainable_parameters"] == info["total_parameters"]
+    tuned = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    base, _ = student_model
+    assert not torch.equal(tuned.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)
+
+
+def test_interrupted_finetune_resumes_to_the_same_adapter(examples, tmp_path: Path) -> None:
+    _run(examples, tmp_path / "straight", ["train.max_steps=4"])
+    with pytest.raises(KeyboardInterrupt):
+        _run(examples, tmp_path / "resumed", ["train.max_steps=4"], [_Interrupt()])
+    assert (tmp_path / "resumed" / "checkpoints" / "checkpoint-2").is_dir()
+    info = _run(examples, tmp_path / "resumed", ["train.max_steps=4"])
+    assert info["resumed"] is True and info["steps"] == 4
+    a = load_file(tmp_path / "straight" / "adapter" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "resumed" / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
