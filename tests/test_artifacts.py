@@ -89,3 +89,18 @@ def test_concurrent_processes_build_once(tmp_path: Path) -> None:
         p.join(60)
         assert p.exitcode == 0
     assert log.read_text().count("built") == 1
+
+
+def test_empty_or_corrupt_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    from stratdistill.dataset import SAMPLES_FILE, load_samples
+    from stratdistill.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="existing dataset artifact"):
+        load_samples(tmp_path)
+    (tmp_path / SAMPLES_FILE).write_text("")
+    with pytest.raises(ConfigError, match="at least one row"):
+        load_samples(tmp_path)
+    (tmp_path / SAMPLES_FILE).write_text('{"scenario": "IR_prison"}\n{"scenario": "IR_pri')
+    with pytest.raises(ConfigError) as info:
+        load_samples(tmp_path)
+    assert "line 2" in str(info.value) and "corrupt" in str(info.value) and "\n" not in str(info.value)

@@ -237,9 +237,7 @@ def bootstrap_ci(
     }
     if len(counts) == 0:
         return out
-    rng = np.random.default_rng(seed)
-    shares = [rng.binomial(n[m], c[m] / n[m], size=(n_boot, len(counts))) / n[m] for m in MODELS]
-    imp = _improvements(*shares)
+    imp = _replicate_improvements(c, n, n_boot, seed)
     defined = np.isfinite(imp).any(axis=1)
     imp = imp[defined]
     out["n_valid"] = int(imp.shape[0])
@@ -252,6 +250,34 @@ def bootstrap_ci(
     low, high = np.quantile(reps, [alpha / 2.0, 1.0 - alpha / 2.0])
     out["low"], out["high"] = float(low), float(high)
     return out
+
+
+def _replicate_improvements(
+    c: dict[str, np.ndarray], n: dict[str, np.ndarray], n_boot: int, seed: int
+) -> np.ndarray:
+    """(n_boot, scenarios) improvements, every model's count redrawn as Binomial(n, c/n)."""
+    rng = np.random.default_rng(seed)
+    shares = [rng.binomial(n[m], c[m] / n[m], size=(n_boot, len(c[m]))) / n[m] for m in MODELS]
+    return _improvements(*shares)
+
+
+def bootstrap_scenario_ci(
+    per_scenario_rows: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> pd.DataFrame:
+    """Per-scenario percentile intervals for the improvement, by the same resampling as
+    :func:`bootstrap_ci` (replicates with a zero gap are left out of that scenario's interval).
+
+    Returns a frame with columns ``low`` and ``high``, aligned with the input rows.
+    """
+    counts = _check_count_columns(per_scenario_rows.reset_index(drop=True))
+    c = {m: counts[f"{m}_c"].to_numpy(dtype=np.int64) for m in MODELS}
+    n = {m: counts[f"{m}_n"].to_numpy(dtype=np.int64) for m in MODELS}
+    imp = _replicate_improvements(c, n, n_boot, seed)
+    alpha = 1.0 - level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanquantile(imp, [alpha / 2.0, 1.0 - alpha / 2.0], axis=0)
+    return pd.DataFrame({"low": low, "high": high}, index=per_scenario_rows.index)
 
 
 def _improvements(base: np.ndarray, tuned: np.ndarray, teacher: np.ndarray) -> np.ndarray:

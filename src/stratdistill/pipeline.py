@@ -281,6 +281,12 @@ def assemble(
                     "improvement": improvement(b, u, t) if t is not None else float("nan"),
                     "bridging": bridging(b, u, t) if t is not None else float("nan"),
                     "teacher_n": teacher_rates[sc.key]["n"],
+                    "teacher_c": teacher_rates[sc.key].get("c"),
+                    "teacher_n_ok": teacher_rates[sc.key]["n_ok"],
+                    "base_c": base[sc.key].get("c"),
+                    "base_n": base[sc.key].get("n_ok"),
+                    "tuned_c": tuned[sc.key].get("c"),
+                    "tuned_n": tuned[sc.key].get("n_ok"),
                     "teacher_failed": teacher_rates[sc.key]["n_failed"],
                     "base_valid_mass": base[sc.key]["valid_mass"],
                     "tuned_valid_mass": tuned[sc.key]["valid_mass"],
@@ -332,6 +338,8 @@ def _report_meta(
             f"{ds['parse_status']}); trained on {arm}, {cfg.data.train_per_scenario or 'all'} per scenario"
         ),
         "training": training,
+        "stand_in": bool(ds.get("teacher_description", "").startswith("offline STAND-IN")),
+        "students_sampled": cfg.eval.method == "sampled",
         "teacher_parse": [
             {"scenario": k, "answers": v["n"], "parsed": v["n_ok"], "failed": v["n_failed"]}
             for k, v in teacher_rates.items()

@@ -1,7 +1,8 @@
 """The run's report: Markdown with PNG figures, written into the run's output folder.
 
-It puts teacher, base student and tuned student side by side per context x game (heatmaps like the
-paper's figures), the share of the gap closed per scenario and per split, and the paper's published
+It opens with a plain-language summary, then puts teacher, base student and tuned student side by side
+per context x game (heatmaps like the paper's figures), the share of the gap closed per scenario and per
+split with bootstrap intervals, the game-vs-context variance decomposition, and the paper's published
 figures next to ours wherever the scenario exists in the paper. It names the teacher plainly: a
 stand-in is labelled as a stand-in.
 """
@@ -19,16 +20,68 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from stratdistill.artifacts import atomic_write_text
-from stratdistill.metrics import split_summary
+from stratdistill.metrics import bootstrap_ci, bootstrap_scenario_ci, split_summary, variance_decomposition
 from stratdistill.reference import PAPER_STUDENT, PAPER_TEACHER
 
 MODELS = ("teacher", "base", "tuned")
+# Exact probabilities carry no sampling noise: in the bootstrap they enter as shares of this many answers.
+EXACT_PSEUDO_N = 10**6
+N_BOOT = 2000
+SCENARIO_COLUMNS = {
+    "scenario": "scenario",
+    "teacher": "teacher",
+    "base": "base",
+    "tuned": "tuned",
+    "improvement": "gap closed %",
+    "improvement_low": "CI low",
+    "improvement_high": "CI high",
+    "bridging": "bridging",
+    "base_valid_mass": "base valid mass",
+    "tuned_valid_mass": "tuned valid mass",
+    "paper_teacher": "paper teacher",
+    "paper_base": "paper base",
+    "paper_tuned": "paper tuned",
+    "paper_improvement": "paper gap closed %",
+}
 
 
 def _fmt(x: Any, digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def count_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """C counts per model for the bootstrap: real counts where a model was sampled (the teacher always,
+    the students with eval=sampled), pseudo-counts out of EXACT_PSEUDO_N for exact probabilities."""
+    out = pd.DataFrame(index=df.index)
+    out["teacher_c"], out["teacher_n"] = df["teacher_c"].astype(int), df["teacher_n_ok"].astype(int)
+    for m in ("base", "tuned"):
+        sampled = df[f"{m}_n"].notna()
+        out[f"{m}_n"] = df[f"{m}_n"].where(sampled, EXACT_PSEUDO_N).astype(int)
+        out[f"{m}_c"] = df[f"{m}_c"].where(sampled, (df[m] * EXACT_PSEUDO_N).round()).astype(int)
+    return out
+
+
+def with_intervals(results: pd.DataFrame) -> pd.DataFrame:
+    """Add per-scenario 95% intervals of the gap closed (2x2 scenarios; the donation game has none)."""
+    results = results.copy()
+    results["improvement_low"] = math.nan
+    results["improvement_high"] = math.nan
+    two = (results["kind"] == "2x2") & results["teacher_c"].notna()
+    if two.any():
+        ci = bootstrap_scenario_ci(count_rows(results[two]), n_boot=N_BOOT)
+        results.loc[two, "improvement_low"] = ci["low"]
+        results.loc[two, "improvement_high"] = ci["high"]
+    return results
 
 
 def heatmap(df: pd.DataFrame, split: str, path: Path) -> None:
@@ -52,13 +105,15 @@ def heatmap(df: pd.DataFrame, split: str, path: Path) -> None:
 
 
 def improvement_bars(df: pd.DataFrame, split: str, path: Path) -> None:
+    """Gap closed per scenario with its 95% interval, the paper's figure as a black tick."""
     d = df.sort_values("improvement")
+    values = d["improvement"].fillna(0)
     fig, ax = plt.subplots(figsize=(max(6, 0.42 * len(d) + 2), 4), constrained_layout=True)
-    ax.bar(
-        d["scenario"],
-        d["improvement"].fillna(0),
-        color=["#2a7" if v >= 0 else "#c44" for v in d["improvement"].fillna(0)],
-    )
+    ax.bar(d["scenario"], values, color=["#2a7" if v >= 0 else "#c44" for v in values])
+    if d["improvement_low"].notna().any():
+        below = (d["improvement"] - d["improvement_low"]).clip(lower=0).fillna(0)
+        above = (d["improvement_high"] - d["improvement"]).clip(lower=0).fillna(0)
+        ax.errorbar(d["scenario"], values, yerr=[below, above], fmt="none", ecolor="k", lw=0.8, capsize=2)
     if d["paper_improvement"].notna().any():
         ax.scatter(
             d["scenario"], d["paper_improvement"], color="k", marker="_", s=200, label="paper", zorder=3
@@ -75,17 +130,27 @@ def improvement_bars(df: pd.DataFrame, split: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _interval(df: pd.DataFrame, stat: str) -> str:
+    two = df[(df["kind"] == "2x2") & df["teacher_c"].notna()]
+    if two.empty:
+        return "–"
+    ci = bootstrap_ci(count_rows(two), stat=stat, n_boot=N_BOOT)
+    return f"[{ci['low']:.1f}, {ci['high']:.1f}]"
+
+
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per split: mean and median gap closed with 95% bootstrap intervals, bridging, the paper's figures."""
     rows = []
     for split, df in results.groupby("split", sort=False):
-        imp = split_summary(df["improvement"])
-        paper = split_summary(df["paper_improvement"])
+        imp, paper = split_summary(df["improvement"]), split_summary(df["paper_improvement"])
         rows.append(
             {
                 "split": split,
                 "scenarios": len(df),
                 "mean gap closed %": imp["mean"],
+                "95% CI (mean)": _interval(df, "mean"),
                 "median gap closed %": imp["median"],
+                "95% CI (median)": _interval(df, "median"),
                 "mean bridging": split_summary(df["bridging"])["mean"],
                 "paper mean %": paper["mean"],
                 "paper median %": paper["median"],
@@ -94,25 +159,89 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _md_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
+def decomposition_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Game vs context: the share of the variance in P(C) each explains, per split and model (two-way
+    ANOVA on the split's full context x game grid; splits without one are left out)."""
+    rows = []
+    for split, df in results[results["kind"] == "2x2"].groupby("split", sort=False):
+        n_ctx, n_game = df["context"].nunique(), df["game"].nunique()
+        if n_ctx < 2 or n_game < 2 or len(df) != n_ctx * n_game:
+            continue
+        for model in MODELS:
+            v = variance_decomposition(
+                df[["context", "game", model]].rename(columns={model: "value"}), value="value"
+            )
+            rows.append(
+                {
+                    "split": split,
+                    "model": model,
+                    "game": v["share_game"],
+                    "context": v["share_context"],
+                    "residual": v["share_residual"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def decomposition_figure(table: pd.DataFrame, path: Path) -> None:
+    labels = [f"{r.split}\n{r.model}" for r in table.itertuples()]
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(table) + 2), 3.8), constrained_layout=True)
+    bottom = pd.Series(0.0, index=table.index)
+    for part, colour in (("game", "#3b7dd8"), ("context", "#e39b2d"), ("residual", "#bbbbbb")):
+        ax.bar(labels, table[part], bottom=bottom, color=colour, label=part)
+        bottom += table[part]
+    ax.set_ylabel("share of variance in P(C)")
+    ax.set_ylim(0, 1)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("What drives cooperation: the game or the context?")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plain_summary(results: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
+    """A few sentences a reader can take away without reading the tables."""
+    lines = []
+    for row in summary.to_dict("records"):
+        df = results[results["split"] == row["split"]]
+        toward = int((df["bridging"] > 0).sum())
+        text = (
+            f"- **{row['split']}** ({row['scenarios']} scenario{'' if row['scenarios'] == 1 else 's'}): "
+            "fine-tuning moved the student toward the "
+            f"teacher in {toward} of {len(df)} and closed {_fmt(row['mean gap closed %'], 0)}% of the gap on "
+            f"average (95% CI {row['95% CI (mean)']}; median {_fmt(row['median gap closed %'], 0)}%)."
+        )
+        if pd.notna(row["paper mean %"]):
+            text += f" The paper reports {row['paper mean %']:.0f}% on the same scenarios."
+        lines.append(text)
+    if meta.get("stand_in"):
+        lines.append(
+            "- The teacher is an offline stand-in, not a language model: these figures exercise the pipeline "
+            "and measure how well the student absorbs the published teacher behaviour."
+        )
+    return lines
 
 
 def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> Path:
     """Write report.md, results.csv and the figures into ``out_dir``; return the report's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    results = with_intervals(results)
     results.to_csv(out_dir / "results.csv", index=False)
     summary = summary_table(results)
+    decomposition = decomposition_table(results)
+    noise = (
+        "the teacher's and the students' answers"
+        if meta.get("students_sampled")
+        else "the teacher's answers (the students' exact probabilities carry no sampling noise)"
+    )
     lines = [
         "# stratdistill report",
         "",
+        *plain_summary(results, summary, meta),
+        "",
         f"**Teacher:** {meta['teacher']}",
         "",
-        f"**Student:** {meta['student']} (base and LoRA-tuned). **Estimator:** {meta['estimator']}.",
+        f"**Student:** {meta['student']} (base and tuned). **Estimator:** {meta['estimator']}.",
         "",
         f"**Data:** {meta['data']}",
         "",
@@ -128,42 +257,34 @@ def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> 
         "",
         _md_table(summary),
         "",
+        f"Intervals: 95% percentile bootstrap ({N_BOOT:,} replicates) resampling {noise} within each "
+        "scenario.",
+        "",
     ]
+    if not decomposition.empty:
+        decomposition_figure(decomposition, out_dir / "decomposition.png")
+        lines += [
+            "## Game or context?",
+            "",
+            "Share of the variance in P(C) across each split's context x game grid explained by the game, by "
+            "the context, and left over (two-way ANOVA without replication).",
+            "",
+            "![decomposition](decomposition.png)",
+            "",
+            _md_table(decomposition),
+            "",
+        ]
     for split, df in results.groupby("split", sort=False):
         lines += [f"## {split}", ""]
         two = df[df["kind"] == "2x2"]
-        if not two.empty and two["context"].nunique() > 0:
+        if not two.empty:
             hm = f"heatmap_{split}.png"
             heatmap(two, split, out_dir / hm)
             lines += [f"![cooperation heatmaps]({hm})", ""]
         bars = f"improvement_{split}.png"
         improvement_bars(df, split, out_dir / bars)
         lines += [f"![gap closed]({bars})", ""]
-        table = df[
-            [
-                "scenario",
-                "teacher",
-                "base",
-                "tuned",
-                "improvement",
-                "bridging",
-                "base_valid_mass",
-                "tuned_valid_mass",
-                "paper_teacher",
-                "paper_base",
-                "paper_tuned",
-                "paper_improvement",
-            ]
-        ]
-        table = table.rename(
-            columns={
-                "improvement": "gap closed %",
-                "base_valid_mass": "base valid mass",
-                "tuned_valid_mass": "tuned valid mass",
-                "paper_improvement": "paper gap closed %",
-            }
-        )
-        lines += [_md_table(table), ""]
+        lines += [_md_table(df[list(SCENARIO_COLUMNS)].rename(columns=SCENARIO_COLUMNS)), ""]
     if meta.get("teacher_parse"):
         lines += [
             "## Teacher answers: parse rates",
