@@ -10,6 +10,7 @@ tuned student's evaluation run once per sweep point.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from stratdistill.dataset import (
     write_samples,
 )
 from stratdistill.evaluate import FORMS_VERSION, evaluate_model
-from stratdistill.metrics import bridging, improvement, split_summary
+from stratdistill.metrics import bridging, improvement, js_divergence, split_summary, two_proportion_ztest
 from stratdistill.prompts import PROMPT_VERSION
 from stratdistill.reference import paper_counts, paper_mean_donation
 from stratdistill.report import write_report
@@ -252,6 +253,42 @@ def _paper(scenario: Scenario) -> dict[str, float | None]:
     return {m: float(row[f"{m}_c"] / row[f"{m}_n"]) for m in ("base", "tuned", "teacher")}
 
 
+def _distribution(entry: dict[str, Any]) -> dict[str, float]:
+    """A model's answer distribution on one scenario: {"C": p, "D": 1 - p} or {dollars: share}."""
+    if "p_c" in entry and entry["p_c"] is not None:
+        return {"C": entry["p_c"], "D": 1 - entry["p_c"]}
+    dist = entry.get("distribution") or {}
+    total = sum(dist.values()) or 1
+    return {str(k): v / total for k, v in dist.items()}
+
+
+def _tests(teacher: dict[str, Any], base: dict[str, Any], tuned: dict[str, Any]) -> dict[str, float | None]:
+    """Jensen-Shannon divergence to the teacher for both students, and, where the students were sampled
+    (so that they have counts), z-tests base vs tuned and tuned vs teacher."""
+    td, bd, ud = _distribution(teacher), _distribution(base), _distribution(tuned)
+    keys = sorted(set(td) | set(bd) | set(ud))
+    out: dict[str, float | None] = {
+        "js_base_teacher": js_divergence([bd.get(k, 0) for k in keys], [td.get(k, 0) for k in keys])
+        if td
+        else None,
+        "js_tuned_teacher": js_divergence([ud.get(k, 0) for k in keys], [td.get(k, 0) for k in keys])
+        if td
+        else None,
+        "z_base_tuned": None,
+        "p_base_tuned": None,
+        "z_tuned_teacher": None,
+        "p_tuned_teacher": None,
+    }
+    if base.get("c") is not None and tuned.get("c") is not None and teacher.get("c") is not None:
+        out["z_base_tuned"], out["p_base_tuned"] = two_proportion_ztest(
+            base["c"], base["n_ok"], tuned["c"], tuned["n_ok"]
+        )
+        out["z_tuned_teacher"], out["p_tuned_teacher"] = two_proportion_ztest(
+            tuned["c"], tuned["n_ok"], teacher["c"], teacher["n_ok"]
+        )
+    return out
+
+
 def assemble(
     eval_splits: dict[str, list[Scenario]],
     teacher_rates: dict[str, dict[str, Any]],
@@ -294,6 +331,16 @@ def assemble(
                     "paper_base": paper["base"],
                     "paper_tuned": paper["tuned"],
                     "paper_improvement": paper_imp,
+                    **_tests(teacher_rates[sc.key], base[sc.key], tuned[sc.key]),
+                    "distributions": json.dumps(
+                        {
+                            "teacher": _distribution(teacher_rates[sc.key]),
+                            "base": _distribution(base[sc.key]),
+                            "tuned": _distribution(tuned[sc.key]),
+                        }
+                    )
+                    if isinstance(sc.game, PublicGoodsGame)
+                    else None,
                 }
             )
     return pd.DataFrame(rows)

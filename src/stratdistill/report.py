@@ -9,6 +9,7 @@ stand-in is labelled as a stand-in.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,13 @@ SCENARIO_COLUMNS = {
     "paper_base": "paper base",
     "paper_tuned": "paper tuned",
     "paper_improvement": "paper gap closed %",
+    "js_tuned_teacher": "JS(tuned, teacher)",
+}
+SAMPLED_COLUMNS = {
+    "z_base_tuned": "z base-tuned",
+    "p_base_tuned": "p",
+    "z_tuned_teacher": "z tuned-teacher",
+    "p_tuned_teacher": "p ",
 }
 
 
@@ -284,7 +292,19 @@ def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> 
         bars = f"improvement_{split}.png"
         improvement_bars(df, split, out_dir / bars)
         lines += [f"![gap closed]({bars})", ""]
-        lines += [_md_table(df[list(SCENARIO_COLUMNS)].rename(columns=SCENARIO_COLUMNS)), ""]
+        columns = SCENARIO_COLUMNS | (SAMPLED_COLUMNS if meta.get("students_sampled") else {})
+        lines += [_md_table(df[list(columns)].rename(columns=columns)), ""]
+        for row in df[df["distributions"].notna()].to_dict("records"):
+            dists = pd.DataFrame(json.loads(row["distributions"])).fillna(0.0)
+            dists.index.name = "dollars"
+            dists = dists.reset_index()
+            dists = dists.sort_values("dollars", key=lambda c: c.astype(int))
+            lines += [
+                f"Donation distribution, {row['scenario']} (share of answers per amount):",
+                "",
+                _md_table(dists),
+                "",
+            ]
     if meta.get("teacher_parse"):
         lines += [
             "## Teacher answers: parse rates",
