@@ -216,6 +216,20 @@ def validate(cfg: Any) -> None:
             "???",
             "a value (this config leaves it to you, e.g. student.model_id=/path/or/hf-id)",
         )
+    choices = {
+        "lora.alpha_mode": ALPHA_MODES,
+        "data.order": ORDERS,
+        "train.method": METHODS,
+        "train.precision": PRECISIONS,
+        "train.lr_scheduler": SCHEDULERS,
+        "student.dtype": DTYPES,
+        "eval.method": EVAL_METHODS,
+        "eval.instruction": INSTRUCTIONS,
+        "tracker.backend": TRACKERS,
+    }
+    for key, allowed in choices.items():
+        value = OmegaConf.select(cfg, key)
+        _check(value in allowed, key, value, f"one of {list(allowed)}")
     t = cfg.temperature.teacher
     _check(0 <= t <= MAX_TEMPERATURE, "temperature.teacher", t, f"a number in [0, {MAX_TEMPERATURE}]")
     _check(
@@ -235,14 +249,6 @@ def validate(cfg: Any) -> None:
     _check(cfg.eval.teacher_samples > 0, "eval.teacher_samples", cfg.eval.teacher_samples, "an integer > 0")
     _check(cfg.lora.r > 0, "lora.r", cfg.lora.r, "an integer > 0 (the LoRA rank)")
     _check(cfg.lora.alpha > 0, "lora.alpha", cfg.lora.alpha, "a number > 0")
-    _check(
-        cfg.lora.alpha_mode in ALPHA_MODES,
-        "lora.alpha_mode",
-        cfg.lora.alpha_mode,
-        f"one of {list(ALPHA_MODES)}",
-    )
-    _check(cfg.data.order in ORDERS, "data.order", cfg.data.order, f"one of {list(ORDERS)}")
-    _check(cfg.train.method in METHODS, "train.method", cfg.train.method, f"one of {list(METHODS)}")
     if cfg.train.method == "qlora":
         _check_qlora_possible()
     if cfg.eval.adapter is not None:
@@ -265,26 +271,6 @@ def validate(cfg: Any) -> None:
     _check(cfg.train.grad_accum > 0, "train.grad_accum", cfg.train.grad_accum, "an integer > 0")
     _check(cfg.train.max_length >= 64, "train.max_length", cfg.train.max_length, "an integer >= 64 (tokens)")
     _check(cfg.train.save_steps > 0, "train.save_steps", cfg.train.save_steps, "an integer > 0")
-    _check(
-        cfg.train.precision in PRECISIONS,
-        "train.precision",
-        cfg.train.precision,
-        f"one of {list(PRECISIONS)}",
-    )
-    _check(
-        cfg.train.lr_scheduler in SCHEDULERS,
-        "train.lr_scheduler",
-        cfg.train.lr_scheduler,
-        f"one of {list(SCHEDULERS)}",
-    )
-    _check(cfg.student.dtype in DTYPES, "student.dtype", cfg.student.dtype, f"one of {list(DTYPES)}")
-    _check(cfg.eval.method in EVAL_METHODS, "eval.method", cfg.eval.method, f"one of {list(EVAL_METHODS)}")
-    _check(
-        cfg.eval.instruction in INSTRUCTIONS,
-        "eval.instruction",
-        cfg.eval.instruction,
-        f"one of {list(INSTRUCTIONS)}",
-    )
     _check(cfg.eval.samples > 0, "eval.samples", cfg.eval.samples, "an integer > 0")
     _check(
         0 <= cfg.eval.temperature <= MAX_TEMPERATURE,
@@ -294,9 +280,6 @@ def validate(cfg: Any) -> None:
     )
     _check(cfg.eval.max_new_tokens > 0, "eval.max_new_tokens", cfg.eval.max_new_tokens, "an integer > 0")
     _check(cfg.eval.batch_size > 0, "eval.batch_size", cfg.eval.batch_size, "an integer > 0")
-    _check(
-        cfg.tracker.backend in TRACKERS, "tracker.backend", cfg.tracker.backend, f"one of {list(TRACKERS)}"
-    )
     library = load_library(list(cfg.games.library_dirs), cfg.games.prompt_dir)
     _, evals = resolve_split(library, cfg.split)
     if cfg.eval.splits is not None:
