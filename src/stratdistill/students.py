@@ -126,6 +126,7 @@ def load_student(
     adapter: str | Path | None = None,
     weights: str | Path | None = None,
     quantize_4bit: bool = False,
+    device_map: str | None = None,
 ):
     """(model, tokenizer) in eval mode: the base student, with a LoRA ``adapter`` applied when given, or
     fully fine-tuned ``weights`` instead of the base; ``quantize_4bit`` loads the base in NF4 (QLoRA)."""
@@ -141,7 +142,9 @@ def load_student(
         extra["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
-        extra["device_map"] = {"": 0}
+        extra["device_map"] = device_map or {"": 0}
+    elif device_map:
+        extra["device_map"] = device_map
     try:
         model = AutoModelForCausalLM.from_pretrained(
             src,

@@ -7,10 +7,14 @@ from typing import Any
 from stratdistill.teachers.reference import ReferenceTeacher
 
 
-def build_teacher(teacher_cfg: Any, temperature: float):
+def build_teacher(teacher_cfg: Any, temperature: float, cache_dir: str = ".cache/stratdistill"):
     """The teacher named by ``teacher.backend`` (validated beforehand by stratdistill.config.validate)."""
     if teacher_cfg.backend == "reference":
         return ReferenceTeacher(name=teacher_cfg.name, temperature=temperature)
+    if teacher_cfg.backend == "hf":
+        from stratdistill.teachers.hf import HFTeacher
+
+        return HFTeacher(teacher_cfg, temperature, cache_dir)
     raise ValueError(f"teacher.backend={teacher_cfg.backend!r} is not available")
 
 

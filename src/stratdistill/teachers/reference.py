@@ -33,6 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
+from stratdistill.prompts import render_plain
 from stratdistill.reference import paper_counts, paper_donations
 from stratdistill.scenarios import PublicGoodsGame, Scenario, TwoByTwoGame, load_library
 from stratdistill.teachers.motivations import compose_donation_motivation, compose_motivation
@@ -138,7 +139,18 @@ class ReferenceTeacher:
             "where the paper reports them, elsewhere by a logit response model fitted to those rates"
         )
 
-    def sample(self, scenario: Scenario, instruction: str, n: int, rng: np.random.Generator) -> list[str]:
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The stand-in has no chat template: the messages in a plain, readable layout."""
+        return render_plain(messages)
+
+    def sample(
+        self,
+        scenario: Scenario,
+        messages: list[dict[str, str]],
+        instruction: str,
+        n: int,
+        rng: np.random.Generator,
+    ) -> list[str]:
         """n raw answers for one scenario, in the paper's answer format."""
         game = scenario.game
         with_reason = instruction == "action_motivation"
