@@ -40,3 +40,24 @@ def test_sampling_is_seeded_and_shares_the_prompt_prefill(student_model) -> None
     a = sample_answers(model, tok, prompt, 7, seed=5, **kw)
     assert len(a) == 7 and a == sample_answers(model, tok, prompt, 7, seed=5, **kw)
     assert a != sample_answers(model, tok, prompt, 7, seed=6, **kw)
+
+
+def test_preallocated_cache_samples_what_the_growing_cache_samples(student_model, monkeypatch) -> None:
+    """The in-place StaticCache is a speed choice only: same seed, same answers as DynamicCache copies."""
+    import transformers
+
+    model, tok = student_model
+    (sc,) = grid(LIB, ["IR"], ["prison"], "x")
+    prompt = render_chat(messages_for(sc, "action_motivation", LIB), tok)
+    kw = {"temperature": 0.8, "max_new_tokens": 12, "repetition_penalty": 1.1, "chunk": 4, "seed": 3}
+    static = sample_answers(model, tok, prompt, 6, **kw)
+
+    calls = []
+
+    def no_static(*args, **kwargs):
+        calls.append(1)
+        raise TypeError("StaticCache unavailable")
+
+    monkeypatch.setattr(transformers, "StaticCache", no_static)
+    dynamic = sample_answers(model, tok, prompt, 6, **kw)
+    assert calls and static == dynamic

@@ -114,6 +114,31 @@ def exact_behaviour(
     return result
 
 
+def _expanded_cache(model, prefix_cache, k: int, max_len: int):
+    """The prompt's cache repeated for k samples, preallocated for ``max_len`` tokens.
+
+    Why static: a ``DynamicCache`` grows by ``torch.cat`` at every decoding step, which copies the whole
+    prompt cache each step; profiling 16 x 16 samples of SmolLM2 on CPU put 29% of the time in ``cat``.
+    A preallocated ``StaticCache`` writes each new token in place and gives identical samples (same
+    seed, same text). Models whose cache layout StaticCache cannot hold fall back to the dynamic copy.
+    """
+    from transformers import StaticCache
+
+    try:
+        cache = StaticCache(config=model.config, max_cache_len=max_len)
+        if len(cache.layers) != len(prefix_cache.layers):
+            raise ValueError("layer count differs")
+        for static_layer, layer in zip(cache.layers, prefix_cache.layers, strict=True):
+            static_layer.update(
+                layer.keys.expand(k, -1, -1, -1).contiguous(), layer.values.expand(k, -1, -1, -1).contiguous()
+            )
+        return cache
+    except (AttributeError, TypeError, ValueError, NotImplementedError):
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(k)
+        return cache
+
+
 def sample_answers(
     model,
     tokenizer,
@@ -124,7 +149,7 @@ def sample_answers(
     max_new_tokens: int,
     repetition_penalty: float,
     seed: int,
-    chunk: int = 64,
+    chunk: int = 32,
 ) -> list[str]:
     """n sampled answers to one prompt, the prompt's prefill computed once and shared by every sample.
 
@@ -143,8 +168,7 @@ def sample_answers(
     texts: list[str] = []
     while len(texts) < n:
         k = min(chunk, n - len(texts))
-        cache = copy.deepcopy(prefix_cache)
-        cache.batch_repeat_interleave(k)
+        cache = _expanded_cache(model, prefix_cache, k, ids.shape[1] + max_new_tokens)
         with torch.no_grad():
             out = model.generate(
                 input_ids=ids.expand(k, -1),
