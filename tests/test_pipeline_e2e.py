@@ -66,6 +66,13 @@ def test_four_point_sweep_generates_teacher_data_once(cache: Path, tmp_path: Pat
     assert out.count("[evaluate] reusing") >= 3
     reports = sorted((tmp_path / "sweep").glob("*/report.md"))
     assert len(reports) == 4
+    # the sweep's comparison (Hydra callback): one row per point and the two ablation effects
+    comparison = pd.read_csv(tmp_path / "sweep" / "comparison.csv")
+    assert len(comparison) == 4 and (comparison["status"] == "ok").all()
+    effects = pd.read_csv(tmp_path / "sweep" / "comparison_effects.csv")
+    assert set(effects["key"]) == {"lora.r", "data.motivations"}
+    assert (tmp_path / "sweep" / "comparison.png").is_file()
+    assert "[compare] sweep comparison:" in out
 
 
 def test_killed_finetune_resumes_from_its_checkpoint(tmp_path: Path) -> None:

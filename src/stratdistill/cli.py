@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from stratdistill.errors import ConfigError
+from stratdistill.errors import ConfigError, TeacherStopped
 
 
 def _output_dir(cfg: DictConfig) -> Path:
@@ -24,6 +26,15 @@ def _output_dir(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def _in_slurm_job() -> bool:
+    """Whether this runs as a SLURM job (submitit); if so, the error goes into the job's log too (Hydra
+    hands the exception to the launcher without printing it)."""
+    if not os.environ.get("SUBMITIT_EXECUTOR"):
+        return False
+    traceback.print_exc()
+    return True
+
+
 def run_from_hydra(cfg: DictConfig) -> float | None:
     """Run one config; return the first split's mean gap closed (a sweeper may optimise it)."""
     from stratdistill.pipeline import run_pipeline
@@ -32,8 +43,27 @@ def run_from_hydra(cfg: DictConfig) -> float | None:
     try:
         result = run_pipeline(cfg, _output_dir(cfg))
     except ConfigError as exc:
+        if _in_slurm_job():
+            raise  # the launcher brings the error back to the submitting command
         print(f"stratdistill: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except TeacherStopped as exc:
+        if _in_slurm_job():
+            raise
+        print(
+            f"stratdistill: teacher stopped: {exc}. Every finished chunk of answers is kept; "
+            "run the same command again to resume.",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    except Exception:
+        _in_slurm_job()
+        raise
+    if result.report is None:  # until=...: stopped after the stages asked for
+        for name, art in result.artifacts.items():
+            print(f"  {name:<18} {art.path}")
+        print(f"\nFinished in {result.seconds:.0f} s (until={cfg.until}).")
+        return None
     print("\nGap closed by fine-tuning (mean / median over scenarios, %):")
     for split, s in result.summary.items():
         print(f"  {split:<18} {s['mean']:8.1f} / {s['median']:8.1f}   ({s['n']} scenarios)")

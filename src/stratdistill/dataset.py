@@ -3,7 +3,7 @@
 Rows keep everything a reader needs to audit a sample: the scenario, the messages and the rendered
 prompt, the raw answer, the parsed action (or donation) with its parse status, the motivation, and the
 teacher, temperature, seed and sample index. Unparseable answers stay in the file with their status;
-they are counted in the report and left out of training.
+they are counted in the report and, by default, left out of training (``data.parse_failures``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,29 @@ def parse_answer(scenario: Scenario, raw: str):
     return parse_action(raw)
 
 
+def _answers_with_resamples(
+    teacher,
+    sc: Scenario,
+    msgs: list[dict[str, str]],
+    instruction: str,
+    n: int,
+    rng: np.random.Generator,
+    max_resamples: int,
+) -> list[tuple[str, list[str]]]:
+    """n answers, each unparseable one asked for again (same prompt) up to ``max_resamples`` times.
+
+    Returns (final answer, earlier unparseable answers) per sample, so the dataset keeps every attempt.
+    """
+    answers = [(raw, []) for raw in teacher.sample(sc, msgs, instruction, n, rng)]
+    for _ in range(max_resamples):
+        failed = [i for i, (raw, _) in enumerate(answers) if not parse_answer(sc, raw).ok]
+        if not failed:
+            break
+        for i, raw in zip(failed, teacher.sample(sc, msgs, instruction, len(failed), rng), strict=True):
+            answers[i] = (raw, [*answers[i][1], answers[i][0]])
+    return answers
+
+
 def _chunk_rows(
     teacher,
     sc: Scenario,
@@ -56,13 +79,14 @@ def _chunk_rows(
     seed: int,
     temperature: float,
     purpose: str,
+    max_resamples: int = 0,
 ) -> list[dict[str, Any]]:
     """Rows for sample indices [first, first + n) of one scenario; the RNG depends only on the chunk."""
     rng = scenario_rng(seed, f"{sc.key}#{first}", purpose)
-    answers = teacher.sample(sc, msgs, instruction, n, rng)
+    answers = _answers_with_resamples(teacher, sc, msgs, instruction, n, rng, max_resamples)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rows = []
-    for i, raw in enumerate(answers, start=first):
+    for i, (raw, earlier) in enumerate(answers, start=first):
         parsed = parse_answer(sc, raw)
         _, motivation = split_action_and_motivation(raw)
         rows.append(
@@ -77,6 +101,8 @@ def _chunk_rows(
                 "value": parsed.value,
                 "parse_status": parsed.status,
                 "motivation": motivation,
+                "attempts": 1 + len(earlier),
+                "unparsed_attempts": earlier,
                 "teacher": teacher.name,
                 "teacher_revision": getattr(teacher, "revision", None),
                 "teacher_is_stand_in": bool(getattr(teacher, "is_stand_in", False)),
@@ -102,6 +128,7 @@ def sample_teacher(
     purpose: str,
     chunk_dir: Path | None = None,
     chunk_size: int = CHUNK_SIZE,
+    max_resamples: int = 0,
 ) -> list[dict[str, Any]]:
     """n answers per scenario from ``teacher``, parsed, as dataset rows.
 
@@ -109,7 +136,8 @@ def sample_teacher(
     first index). With ``chunk_dir`` every finished chunk is written there atomically and chunks already
     there are read back instead of generated, so a generation killed at any moment resumes where it
     stopped and ends with the same rows as an uninterrupted run (timestamps aside), exactly n per
-    scenario and none twice.
+    scenario and none twice. ``max_resamples`` > 0 asks again for answers that do not parse
+    (``data.parse_failures=resample``).
     """
     rows: list[dict[str, Any]] = []
     jobs = [(sc, first) for sc in scenarios for first in range(0, n, chunk_size)]
@@ -120,7 +148,9 @@ def sample_teacher(
             rows += read_jsonl(path)
             continue
         msgs = messages_for(sc, instruction, library)
-        chunk = _chunk_rows(teacher, sc, msgs, instruction, first, size, seed, temperature, purpose)
+        chunk = _chunk_rows(
+            teacher, sc, msgs, instruction, first, size, seed, temperature, purpose, max_resamples
+        )
         if path is not None:
             write_jsonl(path, chunk)
         rows += chunk
@@ -171,8 +201,9 @@ def training_examples(
     order: str = "action_first",
     shuffle_motivations: bool = False,
     seed: int = 0,
+    parse_failures: str = "drop",
 ) -> list[dict[str, Any]]:
-    """Prompt/completion pairs for SFT from the first ``per_scenario`` parseable answers of each scenario.
+    """Prompt/completion pairs for SFT from the first ``per_scenario`` usable answers of each scenario.
 
     The data arms of the motivation ablation, all built from the same teacher answers:
 
@@ -181,26 +212,34 @@ def training_examples(
     * ``order="motivation_first"``: motivation, blank line, decision;
     * ``shuffle_motivations=True``: as above, but with another answer's motivation of the same game and
       action, a control for whether the reasoning's content matters or only its presence.
+
+    Unparseable answers are left out, except with ``parse_failures="keep"``: then they are trained on
+    verbatim (there is no decision to split off), as a teacher's real output distribution includes them.
     """
+    keep_invalid = parse_failures == "keep"
     taken: Counter[str] = Counter()
     picked = []
     for r in rows:
-        if r["parse_status"] != "ok":
+        if r["parse_status"] != "ok" and not (keep_invalid and r["raw"].strip()):
             continue
         if per_scenario is not None and taken[r["scenario"]] >= per_scenario:
             continue
         picked.append(r)
         taken[r["scenario"]] += 1
-    if not picked:
+    if not any(r["parse_status"] == "ok" for r in picked):
         raise ConfigError("dataset", "0 usable rows", "a dataset with parseable teacher answers")
+    valid = [r for r in picked if r["parse_status"] == "ok"]
     if shuffle_motivations:
-        reasons = _shuffled_motivations(picked, seed)
+        shuffled = iter(_shuffled_motivations(valid, seed))
+        reasons = [next(shuffled) if r["parse_status"] == "ok" else "" for r in picked]
     else:
         reasons = [split_action_and_motivation(r["raw"])[1] for r in picked]
     out = []
     for r, motivation in zip(picked, reasons, strict=True):
         decision = split_action_and_motivation(r["raw"])[0]
-        if not motivations or not motivation:
+        if r["parse_status"] != "ok":
+            completion = r["raw"].strip()
+        elif not motivations or not motivation:
             completion = decision
         elif order == "motivation_first":
             completion = f"{motivation}\n\n{decision}"

@@ -13,3 +13,11 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value: object, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r} is not valid: {allowed}")
+
+    def __reduce__(self):  # picklable, so that a SLURM job's ConfigError reaches the submitting command
+        return (type(self), (self.key, self.value, self.allowed))
+
+
+class TeacherStopped(RuntimeError):
+    """The teacher failed mid-run (server gone, retries used up). Chunks already written are kept, and
+    running the same command again resumes from them."""

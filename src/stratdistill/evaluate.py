@@ -183,6 +183,7 @@ def sample_answers(
                 pad_token_id=tokenizer.pad_token_id,
             )
         texts += tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+        del cache, out  # free this chunk's cache before the next one is built
     return texts
 
 

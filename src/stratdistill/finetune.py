@@ -123,6 +123,19 @@ def _shared_prefix_trainer_class():
     return SharedPrefixTrainer
 
 
+def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest checkpoint that was written to the end; partial ones (a job killed while saving,
+    e.g. preempted on SLURM) are deleted. The Trainer writes trainer_state.json last."""
+    complete = []
+    for folder in ckpt_dir.glob("checkpoint-*"):
+        if (folder / "trainer_state.json").is_file():
+            complete.append(folder)
+        else:
+            log.warning("deleting the incomplete checkpoint %s", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+    return max(complete, key=lambda f: int(f.name.rsplit("-", 1)[-1]), default=None)
+
+
 def finetune(
     examples: list[dict[str, Any]],
     student_cfg: Any,
@@ -222,10 +235,11 @@ def finetune(
     trainer = trainer_cls(
         model=model, args=args, train_dataset=train_set, data_collator=collator, callbacks=callbacks
     )
-    resume = any(ckpt_dir.glob("checkpoint-*"))
-    if resume:
-        print(f"[finetune] resuming from the last checkpoint in {ckpt_dir}", flush=True)
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    last = last_complete_checkpoint(ckpt_dir)
+    resume = last is not None
+    if last is not None:
+        print(f"[finetune] resuming from the last checkpoint, {last}", flush=True)
+    result = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
     adapter_dir = out_dir / ("model" if train_cfg.method == "full" else "adapter")
     model.save_pretrained(adapter_dir)
     tok.save_pretrained(adapter_dir)

@@ -38,7 +38,7 @@ from stratdistill.reference import paper_counts, paper_mean_donation
 from stratdistill.report import write_report
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario, load_library, resolve_split
 from stratdistill.teachers import build_teacher
-from stratdistill.tracking import make_tracker
+from stratdistill.tracking import log_pipeline, make_tracker, training_callbacks
 
 log = logging.getLogger(__name__)
 RESULTS_FILE = "results.jsonl"
@@ -46,7 +46,7 @@ RESULTS_FILE = "results.jsonl"
 
 @dataclass
 class RunResult:
-    report: Path
+    report: Path | None  # None when the run stopped early (``until``)
     results: pd.DataFrame
     summary: dict[str, dict[str, float]]
     artifacts: dict[str, Artifact] = field(default_factory=dict)
@@ -64,20 +64,65 @@ def _unique(scenarios: list[Scenario]) -> list[Scenario]:
     return list(seen.values())
 
 
-def generate_stage(cfg: Any, store: ArtifactStore, library: Library, train: list[Scenario]) -> Artifact:
+# Teacher settings that change how answers are fetched, not which answers come back.
+_TEACHER_NOT_IN_KEY = ("concurrency", "max_retries", "request_timeout", "api_key_env")
+
+
+def _teacher_key(cfg: Any) -> dict[str, Any]:
+    return {k: v for k, v in _c(cfg.teacher).items() if k not in _TEACHER_NOT_IN_KEY}
+
+
+def _max_resamples(cfg: Any) -> int:
+    """Extra tries per unparseable teacher answer (data.parse_failures=resample), else 0."""
+    return cfg.data.max_resamples if cfg.data.parse_failures == "resample" else 0
+
+
+class TeacherOnce:
+    """Builds the teacher at most once per run, and only if a stage needs it (both teacher stages are
+    often reused); :meth:`release` frees it (a GPU full of teacher) before the student trains."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg, self._teacher = cfg, None
+
+    def __call__(self):
+        if self._teacher is None:
+            c = self.cfg
+            self._teacher = build_teacher(c.teacher, c.temperature.teacher, c.cache_dir, c.seed)
+        return self._teacher
+
+    def release(self) -> None:
+        if self._teacher is not None:
+            self._teacher = None
+            import gc
+
+            gc.collect()
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def generate_stage(
+    cfg: Any,
+    store: ArtifactStore,
+    library: Library,
+    train: list[Scenario],
+    teacher_once: TeacherOnce | None = None,
+) -> Artifact:
     instruction = "action_motivation"
     spec = {
-        "teacher": _c(cfg.teacher),
+        "teacher": _teacher_key(cfg),
         "temperature": cfg.temperature.teacher,
         "n": cfg.data.teacher_samples,
         "seed": cfg.seed,
         "instruction": instruction,
         "prompt_version": PROMPT_VERSION,
         "scenarios": [scenario_spec(s, library, instruction) for s in train],
+        **({"max_resamples": _max_resamples(cfg)} if _max_resamples(cfg) else {}),
     }
 
     def produce(folder: Path) -> dict[str, Any]:
-        teacher = build_teacher(cfg.teacher, cfg.temperature.teacher, cfg.cache_dir)
+        teacher = (teacher_once or TeacherOnce(cfg))()
         rows = sample_teacher(
             teacher,
             train,
@@ -88,6 +133,7 @@ def generate_stage(cfg: Any, store: ArtifactStore, library: Library, train: list
             cfg.temperature.teacher,
             purpose="train",
             chunk_dir=folder / "chunks",
+            max_resamples=_max_resamples(cfg),
         )
         shutil.rmtree(folder / "chunks")  # the chunks are in samples.jsonl now
         return {**write_samples(folder, rows), "teacher_description": teacher.description}
@@ -124,7 +170,9 @@ class TunedStudent:
         return TunedStudent(digest.hexdigest()[:16], adapter=folder)
 
 
-def finetune_stage(cfg: Any, store: ArtifactStore, dataset: Artifact) -> Artifact:
+def finetune_stage(
+    cfg: Any, store: ArtifactStore, dataset: Artifact, callbacks: list | None = None
+) -> Artifact:
     train = {k: v for k, v in _c(cfg.train).items() if k not in _NOT_IN_KEY}
     spec = {
         "student": _c(cfg.student),
@@ -136,6 +184,8 @@ def finetune_stage(cfg: Any, store: ArtifactStore, dataset: Artifact) -> Artifac
             "train_per_scenario": cfg.data.train_per_scenario,
             "order": cfg.data.order,
             "shuffle_motivations": cfg.data.shuffle_motivations,
+            # only when it changes the examples, so that existing adapters keep their keys
+            **({"parse_failures": "keep"} if cfg.data.parse_failures == "keep" else {}),
         },
         "dataset": dataset.key,
         "prompt_version": PROMPT_VERSION,
@@ -152,6 +202,7 @@ def finetune_stage(cfg: Any, store: ArtifactStore, dataset: Artifact) -> Artifac
             order=cfg.data.order,
             shuffle_motivations=cfg.data.shuffle_motivations,
             seed=cfg.seed,
+            parse_failures=cfg.data.parse_failures,
         )
         provenance = {
             "base_model": cfg.student.model_id,
@@ -160,7 +211,7 @@ def finetune_stage(cfg: Any, store: ArtifactStore, dataset: Artifact) -> Artifac
             "config": spec,
         }
         return finetune(
-            examples, cfg.student, cfg.lora, cfg.train, cfg.seed, cfg.cache_dir, folder, provenance
+            examples, cfg.student, cfg.lora, cfg.train, cfg.seed, cfg.cache_dir, folder, provenance, callbacks
         )
 
     return store.build("finetune", spec, produce)
@@ -201,14 +252,19 @@ def evaluate_student_stage(
 
 
 def evaluate_teacher_stage(
-    cfg: Any, store: ArtifactStore, library: Library, scenarios: list[Scenario], dataset: Artifact
+    cfg: Any,
+    store: ArtifactStore,
+    library: Library,
+    scenarios: list[Scenario],
+    dataset: Artifact,
+    teacher_once: TeacherOnce | None = None,
 ) -> Artifact:
     """Teacher behaviour per eval scenario: its training answers where it has them (as in the paper's
     in-sample figures), else fresh answers to the one-letter instruction (as in its held-out runs)."""
     trained = set(cooperation_rates(load_samples(dataset.path)))
     fresh = [s for s in scenarios if s.key not in trained]
     spec = {
-        "teacher": _c(cfg.teacher),
+        "teacher": _teacher_key(cfg),
         "temperature": cfg.temperature.teacher,
         "n": cfg.eval.teacher_samples,
         "seed": cfg.seed,
@@ -218,21 +274,21 @@ def evaluate_teacher_stage(
     }
 
     def produce(folder: Path) -> dict[str, Any]:
-        teacher = build_teacher(cfg.teacher, cfg.temperature.teacher, cfg.cache_dir)
-        rows = (
-            sample_teacher(
-                teacher,
-                fresh,
-                library,
-                "action_only",
-                cfg.eval.teacher_samples,
-                cfg.seed,
-                cfg.temperature.teacher,
-                purpose="eval",
-            )
-            if fresh
-            else []
+        if not fresh:
+            return write_samples(folder, [])
+        teacher = (teacher_once or TeacherOnce(cfg))()
+        rows = sample_teacher(
+            teacher,
+            fresh,
+            library,
+            "action_only",
+            cfg.eval.teacher_samples,
+            cfg.seed,
+            cfg.temperature.teacher,
+            purpose="eval",
+            chunk_dir=folder / "chunks",  # resumable, as the training answers
         )
+        shutil.rmtree(folder / "chunks")
         return write_samples(folder, rows)
 
     return store.build("evaluate_teacher", spec, produce)
@@ -401,12 +457,18 @@ def _report_meta(
     }
 
 
+def _stopped(cfg: Any, artifacts: dict[str, Artifact], started: float, tracker: Any, out: Path) -> RunResult:
+    print(f"[until] stopping after the {cfg.until} stage(s), as until={cfg.until} asks", flush=True)
+    log_pipeline(tracker, cfg, artifacts, pd.DataFrame(), {}, out)  # the dataset / adapter artifacts
+    return RunResult(None, pd.DataFrame(), {}, artifacts, time.time() - started)
+
+
 def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
     """Run (or reuse) every stage for one config and write the report into ``output_dir``."""
     started = time.time()
     validate(cfg)  # every bad value fails here, before any model is loaded
     out = Path(output_dir)
-    tracker = make_tracker(cfg.tracker.backend, out)
+    tracker = make_tracker(cfg.tracker, out)
     try:
         tracker.log_params(_c(cfg))
         library = load_library(list(cfg.games.library_dirs), cfg.games.prompt_dir)
@@ -416,16 +478,27 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
         store = ArtifactStore(cfg.cache_dir)
         every_eval = _unique([s for ss in eval_splits.values() for s in ss])
 
-        dataset = generate_stage(cfg, store, library, train)
+        teacher_once = TeacherOnce(cfg)
+        dataset = generate_stage(cfg, store, library, train, teacher_once)
+        # the teacher's answers on the eval scenarios: with the teacher's data, so that `until=teacher`
+        # runs every stage that needs the teacher model (one big-GPU job), and nothing else
+        teacher_art = evaluate_teacher_stage(cfg, store, library, every_eval, dataset, teacher_once)
+        teacher_once.release()
+        if cfg.until == "teacher":
+            return _stopped(
+                cfg, {"generate": dataset, "evaluate_teacher": teacher_art}, started, tracker, out
+            )
         adapter: Artifact | None = None
         if cfg.eval.adapter:
             tuned_student = TunedStudent.from_folder(cfg.eval.adapter)
         else:
-            adapter = finetune_stage(cfg, store, dataset)
+            adapter = finetune_stage(cfg, store, dataset, training_callbacks(tracker))
             tuned_student = TunedStudent.from_artifact(adapter, cfg.train.method)
+        if cfg.until == "finetune":
+            arts = {"generate": dataset, **({"finetune": adapter} if adapter else {})}
+            return _stopped(cfg, arts, started, tracker, out)
         base_art = evaluate_student_stage(cfg, store, library, every_eval, None)
         tuned_art = evaluate_student_stage(cfg, store, library, every_eval, tuned_student)
-        teacher_art = evaluate_teacher_stage(cfg, store, library, every_eval, dataset)
 
         train_rows = load_samples(dataset.path)
         teacher_rates = cooperation_rates(train_rows) | cooperation_rates(
@@ -446,10 +519,7 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
             "evaluate_teacher": teacher_art,
         }
         report = write_report(results, _report_meta(cfg, artifacts, teacher_rates), out)
-        for split, s in summary.items():
-            tracker.log_metrics(
-                {f"{split}/gap_closed_mean": s["mean"], f"{split}/gap_closed_median": s["median"]}
-            )
+        log_pipeline(tracker, cfg, artifacts, results, summary, out, {s.key: s for s in every_eval})
         return RunResult(report, results, summary, artifacts, time.time() - started)
     finally:
         tracker.finish()

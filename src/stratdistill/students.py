@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from stratdistill.artifacts import atomic_write_json, content_key
+from stratdistill.artifacts import ArtifactStore, atomic_write_json, content_key
 from stratdistill.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -52,14 +52,22 @@ def _dtype(name: str):
 
 def convert_gguf(cfg: Any, cache_dir: str | Path) -> Path:
     """Return a cached plain-safetensors copy of the GGUF student, converting it on first use."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     src = gguf_path(cfg)
     key = content_key("model", {"gguf": str(src.name), "size": src.stat().st_size, "model_id": cfg.model_id})
     out = Path(cache_dir).expanduser().resolve() / "models" / key
     if (out / "config.json").is_file() and (out / "stratdistill_source.json").is_file():
         return out
+    # concurrent jobs (a SLURM array on a fresh cache) convert once: the others wait, then reuse
+    with ArtifactStore(cache_dir)._lock("models", key):
+        if (out / "stratdistill_source.json").is_file():
+            return out
+        return _convert(src, out, cfg)
+
+
+def _convert(src: Path, out: Path, cfg: Any) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     log.info("converting %s to safetensors (once; ~20 s)", src.name)
     print(f"[student] converting {src.name} to a cached safetensors folder (once, ~20 s)", flush=True)
     tok = AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name)
@@ -111,11 +119,33 @@ def ensure_distinct_pad(tokenizer) -> None:
     )
 
 
-def load_tokenizer(cfg: Any, cache_dir: str | Path):
+def _remote_code_error(exc: Exception, cfg: Any, role: str) -> ConfigError | None:
+    """transformers refuses a model that ships its own code unless trust_remote_code; say which key."""
+    if "trust_remote_code" not in str(exc) or cfg.trust_remote_code:
+        return None
+    return ConfigError(
+        f"{role}.trust_remote_code",
+        False,
+        f"true, if you trust the Python code that {cfg.model_id} ships; it stays off unless you turn it on",
+    )
+
+
+def load_tokenizer(cfg: Any, cache_dir: str | Path, role: str = "student"):
     from transformers import AutoTokenizer
 
     src = student_source(cfg, cache_dir)
-    tok = AutoTokenizer.from_pretrained(src, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code)
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            src, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
+        )
+    except ValueError as exc:
+        raise (_remote_code_error(exc, cfg, role) or exc) from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"{role}.model_id",
+            cfg.model_id,
+            f"a local model folder or a reachable HF model id ({exc.__class__.__name__})",
+        ) from exc
     ensure_distinct_pad(tok)
     return tok
 
@@ -127,13 +157,14 @@ def load_student(
     weights: str | Path | None = None,
     quantize_4bit: bool = False,
     device_map: str | None = None,
+    role: str = "student",
 ):
     """(model, tokenizer) in eval mode: the base student, with a LoRA ``adapter`` applied when given, or
     fully fine-tuned ``weights`` instead of the base; ``quantize_4bit`` loads the base in NF4 (QLoRA)."""
     from transformers import AutoModelForCausalLM
 
     src = str(weights) if weights is not None else student_source(cfg, cache_dir)
-    tok = load_tokenizer(cfg, cache_dir)
+    tok = load_tokenizer(cfg, cache_dir, role)
     extra: dict[str, Any] = {}
     if quantize_4bit:
         import torch
@@ -153,9 +184,11 @@ def load_student(
             trust_remote_code=cfg.trust_remote_code,
             **extra,
         )
+    except ValueError as exc:
+        raise (_remote_code_error(exc, cfg, role) or exc) from exc
     except OSError as exc:
         raise ConfigError(
-            "student.model_id",
+            f"{role}.model_id",
             cfg.model_id,
             f"a local model folder or a reachable HF model id ({exc.__class__.__name__})",
         ) from exc

@@ -34,7 +34,7 @@ class HFTeacher:
         self.repetition_penalty = cfg.repetition_penalty
         self.batch_size = cfg.batch_size
         self.model, self.tokenizer = load_student(
-            cfg, cache_dir, quantize_4bit=cfg.load_in_4bit, device_map=cfg.device_map
+            cfg, cache_dir, quantize_4bit=cfg.load_in_4bit, device_map=cfg.device_map, role="teacher"
         )
 
     @property

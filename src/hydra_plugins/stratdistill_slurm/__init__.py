@@ -1,0 +1,1 @@
+"""stratdistill's SLURM launcher as a Hydra plugin (Hydra only instantiates plugins from hydra_plugins)."""
