@@ -29,8 +29,10 @@ def cfg_factory():
     return compose_cfg
 
 
-def run_launch(args: list[str], cwd: Path = ROOT, timeout: int = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+def run_launch(
+    args: list[str], cwd: Path = ROOT, timeout: int = 900, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "launch.py"), *args],
         cwd=cwd,

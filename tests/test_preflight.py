@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -13,22 +12,12 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import CONF, ROOT, run_launch
+from conftest import CONF, run_launch
 from stratdistill.errors import ConfigError
 
 
 def _launch(args: list[str], cwd: Path, path: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    if path is not None:
-        env["PATH"] = path
-    return subprocess.run(
-        [sys.executable, str(ROOT / "launch.py"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_launch(args, cwd=cwd, timeout=120, env=None if path is None else {"PATH": path})
 
 
 @pytest.mark.parametrize("launcher", ["basic", "slurm_cpu"])

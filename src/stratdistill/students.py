@@ -11,10 +11,12 @@ add a ~4 minute source build to every fresh install.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,14 +132,11 @@ def _remote_code_error(exc: Exception, cfg: Any, role: str) -> ConfigError | Non
     )
 
 
-def load_tokenizer(cfg: Any, cache_dir: str | Path, role: str = "student"):
-    from transformers import AutoTokenizer
-
-    src = student_source(cfg, cache_dir)
+@contextlib.contextmanager
+def _load_errors(cfg: Any, role: str) -> Iterator[None]:
+    """transformers' refusals while loading a model, as one line naming the key to change."""
     try:
-        tok = AutoTokenizer.from_pretrained(
-            src, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
-        )
+        yield
     except ValueError as exc:
         raise (_remote_code_error(exc, cfg, role) or exc) from exc
     except OSError as exc:
@@ -146,6 +145,16 @@ def load_tokenizer(cfg: Any, cache_dir: str | Path, role: str = "student"):
             cfg.model_id,
             f"a local model folder or a reachable HF model id ({exc.__class__.__name__})",
         ) from exc
+
+
+def load_tokenizer(cfg: Any, cache_dir: str | Path, role: str = "student"):
+    from transformers import AutoTokenizer
+
+    src = student_source(cfg, cache_dir)
+    with _load_errors(cfg, role):
+        tok = AutoTokenizer.from_pretrained(
+            src, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code
+        )
     ensure_distinct_pad(tok)
     return tok
 
@@ -176,7 +185,7 @@ def load_student(
         extra["device_map"] = device_map or {"": 0}
     elif device_map:
         extra["device_map"] = device_map
-    try:
+    with _load_errors(cfg, role):
         model = AutoModelForCausalLM.from_pretrained(
             src,
             revision=None if weights is not None else cfg.revision,
@@ -184,14 +193,6 @@ def load_student(
             trust_remote_code=cfg.trust_remote_code,
             **extra,
         )
-    except ValueError as exc:
-        raise (_remote_code_error(exc, cfg, role) or exc) from exc
-    except OSError as exc:
-        raise ConfigError(
-            f"{role}.model_id",
-            cfg.model_id,
-            f"a local model folder or a reachable HF model id ({exc.__class__.__name__})",
-        ) from exc
     if adapter is not None:
         from peft import PeftModel
 
