@@ -207,13 +207,14 @@ def test_a_job_that_fails_on_the_node_surfaces_its_own_error(work: Path) -> None
     assert proc.returncode != 0, out[-4000:]
     (job,) = _job_ids(work)
     line = next(x for x in proc.stderr.splitlines() if f"failed in SLURM job {job}: " in x)
-    error = line.split(f"failed in SLURM job {job}: ", 1)[1]
+    error, log_path = line.split(f"failed in SLURM job {job}: ", 1)[1].rsplit("; its log: ", 1)
     # the node's own error: the offline hub cannot give it the model
     assert error.startswith("ConfigError: student.model_id='HuggingFaceTB/SmolLM2-no-such-model'"), line
     assert "Error executing job with overrides" in proc.stderr  # Hydra re-raises the job's exception
-    assert f"{error.split(': ', 1)[1]}" in proc.stderr.split("Traceback")[-1]
+    assert error.split(": ", 1)[1] in proc.stderr.split("Traceback")[-1]
     # the same error, with its traceback, is in the job's own log on the node
-    log = (work / "sweep" / ".submitit" / job / f"{job}_0_log.err").read_text()
+    assert Path(log_path) == work / "sweep" / ".submitit" / job / f"{job}_0_log.err"
+    log = Path(log_path).read_text()
     assert error in log and "Traceback" in log
 
 
