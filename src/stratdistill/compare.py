@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.csv"
 ERROR_FILE = "error.txt"
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 N_BOOT = 2000
 ERROR_TAIL = 2500  # characters of an error kept in the comparison
 
@@ -65,19 +64,11 @@ def planned_points(sweep_dir: Path) -> list[list[str]] | None:
     if not path.is_file():
         return None
     try:
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
         from omegaconf import OmegaConf
 
-        hydra = OmegaConf.load(path).hydra
-        if hydra.sweeper.get("_target_") != BASIC_SWEEPER:
-            return None
-        params_node = hydra.sweeper.get("params")
-        params = OmegaConf.to_container(params_node, resolve=False) if params_node else {}
-        arguments = [f"{k}={v}" for k, v in params.items()]
-        arguments += list(OmegaConf.to_container(hydra.overrides.task, resolve=False))
-        overrides = OverridesParser.create().parse_overrides(arguments)
-        return [list(p) for p in BasicSweeper.split_arguments(overrides, None)[0]]
+        from stratdistill.preflight import sweep_points
+
+        return sweep_points(OmegaConf.load(path))
     except Exception as exc:  # an unreadable plan: fall back to the jobs found on disk
         log.warning("could not read the planned points from %s: %s", path, exc)
         return None

@@ -30,8 +30,12 @@ log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-def sweep_points(config: DictConfig) -> list[list[str]] | None:
-    """Every job's overrides, as the basic sweeper will launch them; None for another sweeper."""
+def sweep_points(config: DictConfig, config_loader: Any = None) -> list[list[str]] | None:
+    """Every job's overrides, as the basic sweeper will launch them; None for another sweeper.
+
+    ``config`` is the composed multirun config, or a finished sweep's ``multirun.yaml`` (the
+    comparison reads its plan from there). ``config_loader`` lets sweeps over config groups expand.
+    """
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -40,7 +44,7 @@ def sweep_points(config: DictConfig) -> list[list[str]] | None:
     params = OmegaConf.select(config, "hydra.sweeper.params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    parser = OverridesParser.create(config_loader=config_loader)
     batches = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)
     return [list(point) for point in batches[0]]
 
@@ -66,7 +70,7 @@ class ValidateSweep(Callback):
 
         started = time.time()
         try:
-            points = sweep_points(config)
+            points = sweep_points(config, GlobalHydra.instance().config_loader())
         except HydraException as exc:
             _fail(f"the sweep cannot be expanded: {exc}")
         if points is None:

@@ -447,7 +447,10 @@ def log_pipeline(
 
 
 def _records(path: Path):
-    """The protobuf records of a ``run-<id>.wandb`` file (a LevelDB-style log behind a 7-byte header)."""
+    """The protobuf records of a ``run-<id>.wandb`` file (a LevelDB-style log behind a 7-byte header).
+
+    Ours because wandb no longer ships a Python reader: ``wandb.sdk.internal.datastore`` left with the
+    move of the internal process to Go (absent in wandb 0.31)."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     data = Path(path).read_bytes()

@@ -56,7 +56,6 @@ class OpenAITeacher:
         self.key_env = cfg.api_key_env
         self.extra_body = dict(cfg.extra_body or {})
         self.n_supported: bool | None = None  # learnt from the first answer to an n > 1 request
-        self.requests = 0
         self.client = openai.OpenAI(
             base_url=cfg.base_url,
             api_key=os.environ.get(cfg.api_key_env) or NO_KEY,
@@ -120,9 +119,7 @@ class OpenAITeacher:
             raise TeacherStopped(f"{self.base_url} ({self.model}): {exc.__class__.__name__}: {exc}") from exc
         return [c.message.content or "" for c in reply.choices]
 
-    def _batch(self, messages: list[dict[str, str]], sizes: list[int], seed: int) -> list[str]:
-        seeds = [seed + self.requests + i for i in range(len(sizes))]
-        self.requests += len(sizes)
+    def _batch(self, messages: list[dict[str, str]], sizes: list[int], seeds: list[int]) -> list[str]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             replies = pool.map(lambda a: self._request(messages, *a), zip(sizes, seeds, strict=True))
             return [text for reply in replies for text in reply]
@@ -135,16 +132,18 @@ class OpenAITeacher:
         n: int,
         rng: np.random.Generator,
     ) -> list[str]:
-        seed = int(rng.integers(2**31))
-        self.requests = 0
+        seed = int(rng.integers(2**31))  # request k of this chunk sends seed + k
+        issued = 0
         texts: list[str] = []
         if self.n_supported is None and n > 1 and self.n_per_request > 1:
             asked = min(n, self.n_per_request)
-            texts = self._batch(messages, [asked], seed)
+            texts = self._batch(messages, [asked], [seed])
+            issued = 1
             self.n_supported = len(texts) >= asked
         while len(texts) < n:
             left = n - len(texts)
             per = self.n_per_request if self.n_supported else 1
             sizes = [min(per, left - i) for i in range(0, left, per)]
-            texts += self._batch(messages, sizes, seed)
+            texts += self._batch(messages, sizes, list(range(seed + issued, seed + issued + len(sizes))))
+            issued += len(sizes)
         return texts[:n]
