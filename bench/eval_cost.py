@@ -1,11 +1,12 @@
-"""Evaluation cost: exact evaluation (one prompt pass per scenario) vs sampling 300 answers per scenario.
+"""Evaluation cost: forced choice (one prompt pass per scenario) vs sampling 300 answers per scenario.
 
 What it compares, on the same scenarios with the base student (default SmolLM2-135M-Instruct, fp32,
 CPU), each route in its own freshly spawned process:
 
-* ``exact``: ``stratdistill.evaluate.exact_behaviour``: one forward pass over the prompt, then every
-  valid answer form scored as one small batch against the prompt's cache (the project's default,
-  ``eval=exact``). The digit-token table it needs is built once per model and timed separately.
+* ``forced_choice``: ``stratdistill.evaluate.forced_choice_behaviour``: one forward pass over the prompt
+  and the answer's opening, then every option's token paths scored as one small batch against that
+  cache (the project's default, ``eval=forced_choice``, at temperature 0.8 without penalty). The table
+  of word-continuing tokens it needs is built once per model and timed separately.
 * ``sampled``: ``stratdistill.evaluate.sampled_behaviour`` (``sample_answers`` underneath, the prompt
   prefilled once and shared by every sample) with the paper's estimator settings (``eval=sampled``):
   300 answers per scenario, temperature 0.8, repetition penalty 1.1, ``--max-new-tokens`` (64), then
@@ -15,9 +16,8 @@ CPU), each route in its own freshly spawned process:
 Reported: wall seconds per scenario for each route (after one untimed warm-up call per route), the
 ratio sampled/exact, the peak resident memory of each route's process, and each route's estimate
 (P(C), or the mean donation) with its valid mass, so that the saving is seen next to what each
-estimator says. The two estimates need not agree: the exact route reads the model's distribution at
-temperature 1; the paper's sampling uses temperature 0.8 and a repetition penalty, and 300 samples
-carry binomial noise (about +-0.03 at P(C)=0.5).
+estimator says. How far the two estimates agree is what ``bench/agreement.py`` measures; here only the
+cost is compared.
 
 Usage (from the repository root; ``make bench`` runs the defaults, ~6 min on a 2-core CPU)::
 
@@ -48,8 +48,8 @@ from _common import (
     write_result,
 )
 
-ROUTES = ("exact", "sampled")
-LABELS = {"exact": "exact (one prompt pass)", "sampled": "sampled (paper's estimator)"}
+ROUTES = ("forced_choice", "sampled")
+LABELS = {"forced_choice": "forced choice (one prompt pass)", "sampled": "sampled (paper's estimator)"}
 
 
 def pick_scenarios(cfg, split: str, keys: list[str] | None, n: int):
@@ -81,7 +81,10 @@ def _estimate(row: dict[str, Any]) -> float | None:
 
 
 def route(name: str, cfg_container: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
-    from stratdistill.evaluate import _digit_token_ids, exact_behaviour, sample_answers, sampled_behaviour
+    from omegaconf import OmegaConf
+
+    from stratdistill.decision import continuation_ids
+    from stratdistill.evaluate import forced_choice_behaviour, sample_answers, sampled_behaviour
     from stratdistill.prompts import messages_for, render_chat
     from stratdistill.students import load_student
 
@@ -90,14 +93,15 @@ def route(name: str, cfg_container: dict[str, Any], a: dict[str, Any]) -> dict[s
     instruction = cfg.eval.instruction
     model, tok = load_student(cfg.student, a["cache_dir"])
     out: dict[str, Any] = {"route": name, "scenarios": [], "seconds": [], "setup_seconds": 0.0}
-    if name == "exact":
+    if name == "forced_choice":
+        fc = OmegaConf.merge(cfg.eval, {"method": "forced_choice", "repetition_penalty": 1.0})
         t0 = time.perf_counter()
-        digit_ids = _digit_token_ids(tok)
+        continuation_ids(tok, True), continuation_ids(tok, False)
         out["setup_seconds"] = time.perf_counter() - t0
-        exact_behaviour(model, tok, scenarios[0], library, instruction, digit_ids)  # warm-up, untimed
+        forced_choice_behaviour(model, tok, scenarios[0], library, instruction, fc)  # warm-up, untimed
 
         def one(sc):
-            return exact_behaviour(model, tok, sc, library, instruction, digit_ids)
+            return forced_choice_behaviour(model, tok, sc, library, instruction, fc)
     else:
         prompt = render_chat(messages_for(scenarios[0], instruction, library), tok)
         sample_answers(  # warm-up, untimed
@@ -179,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    ex, sa = results["exact"], results["sampled"]
+    ex, sa = results["forced_choice"], results["sampled"]
     rows = []
     for e, s, te, ts in zip(ex["scenarios"], sa["scenarios"], ex["seconds"], sa["seconds"], strict=True):
         rows.append(
@@ -200,10 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         table(
             [
                 "scenario",
-                "exact s",
+                "forced choice s",
                 "sampled s",
-                "sampled/exact",
-                "exact P(C) (valid mass)",
+                "sampled/forced",
+                "forced-choice P(C) (valid mass)",
                 "sampled P(C) (parsed/n)",
                 "sampled tok/answer",
             ],
@@ -213,19 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     n_eval = count_eval_scenarios(as_cfg(cfg))  # split=paper: 20 + 12 + 20 + 1 (donation) = 53
     print(
-        f"sampled/exact = {mean_s / mean_e:.0f}x wall time per scenario "
-        f"({mean_s:.1f} s vs {mean_e:.2f} s; exact also builds a digit-token table once per model: "
+        f"sampled/forced choice = {mean_s / mean_e:.0f}x wall time per scenario "
+        f"({mean_s:.1f} s vs {mean_e:.2f} s; forced choice also builds a token table once per model: "
         f"{ex['setup_seconds']:.2f} s)"
     )
     print(
-        f"peak RSS: exact {ex['peak_rss_mb'] / 1024:.2f} GiB, sampled {sa['peak_rss_mb'] / 1024:.2f} GiB "
+        f"peak RSS: forced choice {ex['peak_rss_mb'] / 1024:.2f} GiB, "
+        f"sampled {sa['peak_rss_mb'] / 1024:.2f} GiB "
         "(each route's own spawned process, model load included); CPUs kept busy by other processes: "
-        f"{other_load(ex)} during exact, {other_load(sa)} during sampled"
+        f"{other_load(ex)} during forced choice, {other_load(sa)} during sampled"
     )
     print(
         f"sampling {args.samples} answers per scenario is the paper's cost: at these rates the "
         f"{n_eval} eval scenarios of split={cfg['split']['name']} x 2 models (base, tuned) take "
-        f"~{2 * n_eval * mean_s / 60:.0f} min sampled vs ~{2 * n_eval * mean_e / 60:.1f} min exact here"
+        f"~{2 * n_eval * mean_s / 60:.0f} min sampled vs ~{2 * n_eval * mean_e / 60:.1f} min forced choice "
+        "here"
     )
     result = {
         "benchmark": "eval_cost",
@@ -233,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {**a, **{k: v for k, v in vars(args).items() if k not in a}},
         "config": {k: cfg[k] for k in ("student", "eval")},
         "summary": {
-            "exact_seconds_per_scenario": mean_e,
+            "forced_choice_seconds_per_scenario": mean_e,
             "sampled_seconds_per_scenario": mean_s,
-            "ratio_sampled_over_exact": mean_s / mean_e,
-            "peak_rss_mb": {"exact": ex["peak_rss_mb"], "sampled": sa["peak_rss_mb"]},
+            "ratio_sampled_over_forced_choice": mean_s / mean_e,
+            "peak_rss_mb": {"forced_choice": ex["peak_rss_mb"], "sampled": sa["peak_rss_mb"]},
         },
         "routes": results,
     }

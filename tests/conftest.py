@@ -57,3 +57,21 @@ def student_model():
 
     cfg = compose_cfg()
     return load_student(cfg.student, MODEL_CACHE)
+
+
+def perturbed_lora(model):
+    """A LoRA copy of ``model`` with random non-zero B: gradients reach every LoRA matrix and the model
+    behaves differently from its base, without any training."""
+    import copy
+
+    import torch
+
+    from stratdistill.finetune import lora_model
+
+    cfg = type("L", (), {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+    peft_model = lora_model(copy.deepcopy(model), cfg)
+    torch.manual_seed(0)
+    for n, p in peft_model.named_parameters():
+        if "lora_B" in n:
+            p.data.normal_(0, 0.02)
+    return peft_model

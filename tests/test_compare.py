@@ -25,8 +25,8 @@ from stratdistill.compare import (
     swept_keys,
     write_comparison,
 )
-from stratdistill.pipeline import assemble
 from stratdistill.report import summary_table, with_intervals
+from stratdistill.results import assemble
 from stratdistill.scenarios import PublicGoodsGame, load_library, resolve_split
 
 # gap share closed by each arm (the true effect of motivations=False is -30 points, of r=8 +5, r=16 +10)
@@ -147,14 +147,20 @@ def test_intervals_are_those_of_the_runs_report(sweep: Path) -> None:
     estimates = split_estimates(points[0].results)
     report = summary_table(points[0].results).set_index("split")
     for split, e in estimates.items():
-        assert e["mean"] == pytest.approx(report.loc[split, "mean gap closed %"])
+        assert e["mean"] == pytest.approx(report.loc[split, "mean gap closed % (paper's metric)"])
         if split != "donation":
             assert f"[{e['low']:.1f}, {e['high']:.1f}]" == report.loc[split, "95% CI (mean)"]
 
 
 def test_effects_are_paired_over_the_points_that_finished(sweep: Path) -> None:
     points = load_sweep(sweep)
-    effects = ablation_effects(points, swept_keys(points)).set_index(["key", "level", "split"])
+    effects = ablation_effects(points, swept_keys(points))
+    assert set(effects["metric"]) == {"gap", "mae", "bridging"}
+    mae = effects.set_index(["key", "level", "split", "metric"]).loc[
+        ("data.motivations", "False", "in_sample", "mae")
+    ]
+    assert mae["effect"] > 0  # closing 30% rather than 60% of the gap leaves the student farther away
+    effects = effects[effects["metric"] == "gap"].set_index(["key", "level", "split"])
     mot = effects.loc[("data.motivations", "False", "in_sample")]
     assert mot["reference"] == "True"
     assert mot["pairs"] == 1  # only r=4 has both arms: r=8 and r=16 lost their motivations=False point
@@ -279,3 +285,61 @@ def test_real_multirun_fires_the_callback_even_when_a_job_fails(
     if failed:
         assert "| 2 | broken | **failed** |" in text
         assert "RuntimeError: this point fails" in text
+
+
+def make_seed_sweep(root: Path) -> Path:
+    """motivations x seed: three training runs per arm, each with its own scenario noise."""
+    sweep = root / "seeds"
+    sweep.mkdir()
+    task = ["data.motivations=true,false", "seed=0,1,2"]
+    hydra = {
+        "sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": None},
+        "overrides": {"task": task},
+        "sweep": {"dir": str(sweep)},
+    }
+    OmegaConf.save(OmegaConf.create({"hydra": hydra, "seed": 0}), sweep / "multirun.yaml")
+    num = 0
+    for motivations in ("True", "False"):
+        for seed in (0, 1, 2):
+            overrides = [f"data.motivations={motivations}", f"seed={seed}"]
+            folder = sweep / f"{num}_{','.join(overrides)}"
+            (folder / ".hydra").mkdir(parents=True)
+            (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+            (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"num": num}}}))
+            results_frame(motivations, "4", 100 + seed).to_csv(folder / "results.csv", index=False)
+            num += 1
+    return sweep
+
+
+def test_seeds_are_replicates_not_an_ablation(tmp_path: Path) -> None:
+    sweep = make_seed_sweep(tmp_path)
+    points = load_sweep(sweep)
+    keys = swept_keys(points)
+    assert keys == ["data.motivations", "seed"]
+    effects = ablation_effects(points, keys)
+    assert set(effects["key"]) == {"data.motivations"}  # "seed=1 vs seed=0" is not an effect
+    gap = effects[(effects["metric"] == "gap") & (effects["split"] == "in_sample")].iloc[0]
+    assert gap["pairs"] == 3 and gap["low"] < gap["effect"] < gap["high"]
+    md = write_comparison(sweep, tmp_path / "out", n_boot=300).read_text()
+    assert "## Across seeds" in md and "One seed per configuration" not in md
+    seeds = pd.read_csv(tmp_path / "out" / "comparison_seeds.csv")
+    row = seeds[(seeds["split"] == "in_sample") & (seeds["metric"] == "gap")].iloc[0]
+    assert row["replicates"] == 3 and row["run_sd"] > 0 and row["low"] < row["mean"] < row["high"]
+
+
+def test_a_one_seed_comparison_says_its_intervals_leave_out_run_variance(sweep: Path, tmp_path: Path) -> None:
+    assert "One seed per configuration" in write_comparison(sweep, tmp_path, n_boot=100).read_text()
+
+
+def test_two_stage_interval_includes_the_run_to_run_variance() -> None:
+    """Three runs that disagree by +-10 points on every scenario: resampling scenarios of the average
+    run would give a narrow interval; resampling the runs as well must not."""
+    from stratdistill.sweep_stats import two_stage_ci
+
+    rng = np.random.default_rng(0)
+    scenarios = rng.normal(50, 1, size=20)
+    runs = np.vstack([scenarios + offset for offset in (-10, 0, 10)])
+    mean, low, high = two_stage_ci(runs, n_boot=2000)
+    _, low1, high1 = two_stage_ci(runs.mean(axis=0, keepdims=True), n_boot=2000)
+    assert mean == pytest.approx(runs.mean())
+    assert high1 - low1 < 2 and high - low > 10

@@ -90,3 +90,26 @@ def test_interrupted_finetune_resumes_to_the_same_adapter(examples, tmp_path: Pa
     assert a.keys() == b.keys()
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_same_config_same_adapter_whether_or_not_the_load_draws_random_numbers(
+    examples, tmp_path: Path, monkeypatch
+) -> None:
+    """On a fresh cache the student is converted inside the load, which draws random numbers for its
+    empty model; the LoRA initialisation must not depend on it: one key, one adapter."""
+    import stratdistill.students as students
+
+    _run(examples, tmp_path / "a", ["train.max_steps=1"])
+    plain = students.load_student
+
+    def converting_load(*args, **kwargs):
+        out = plain(*args, **kwargs)
+        torch.rand(1000)  # what the conversion's from_config draws
+        return out
+
+    monkeypatch.setattr(students, "load_student", converting_load)
+    _run(examples, tmp_path / "b", ["train.max_steps=1"])
+    a = load_file(tmp_path / "a" / "adapter" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "b" / "adapter" / "adapter_model.safetensors")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

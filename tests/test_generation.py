@@ -143,3 +143,31 @@ def test_model_that_ships_code_needs_trust_remote_code(tmp_path: Path) -> None:
     ):
         validate(compose_cfg(args))
     validate(compose_cfg([*args, "teacher.trust_remote_code=true"]))
+
+
+def test_stratified_pick_carries_the_teachers_share() -> None:
+    """16 of 300 answers whose share of C is the 300's (within 1/32), not a draw from it; order kept."""
+    from stratdistill.dataset import stratified_pick, training_examples
+
+    rows = [
+        {
+            "scenario": "s",
+            "value": "C" if i % 10 < 3 else "D",
+            "parse_status": "ok",
+            "raw": "x",
+            "messages": [],
+        }
+        for i in range(300)
+    ]
+    rows = rows[150:] + rows[:150]  # the first 16 would be 30% C by luck of the order: shuffle a little
+    picked = stratified_pick(rows, 16)
+    assert len(picked) == 16
+    assert abs(sum(r["value"] == "C" for r in picked) / 16 - 0.3) <= 1 / 32
+    positions = [next(i for i, x in enumerate(rows) if x is r) for r in picked]
+    assert positions == sorted(positions)
+    skewed = [dict(r, value="C") for r in rows[:16]] + rows[16:]  # the first 16 all C
+    first = training_examples(skewed, False, 16, subsample="first")
+    strat = training_examples(skewed, False, 16, subsample="stratified")
+    assert sum(e["value"] == "C" for e in first) == 16
+    share = sum(r["value"] == "C" for r in skewed) / 300
+    assert abs(sum(e["value"] == "C" for e in strat) / 16 - share) <= 1 / 32

@@ -15,12 +15,11 @@ import pytest
 from stratdistill.metrics import (
     bootstrap_ci,
     js_divergence,
-    main,
-    summarise_counts,
     two_proportion_ztest,
     variance_decomposition,
     welch_ttest_from_counts,
 )
+from stratdistill.metrics_cli import main, summarise_counts
 from stratdistill.reference import paper_counts, paper_donations
 
 N_BOOT = 200
@@ -65,13 +64,14 @@ def cli_json(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, dict]:
         ("in_sample", True, 46.26, 32.33),
         ("heldout_contexts", False, 18.26, 13.66),
         ("heldout_contexts", True, 17.90, 13.66),
+        ("doubled_games", False, 39.95, 17.39),
     ],
 )
 def test_cli_reproduces_paper_headlines(cli_json, split: str, every_n_300: bool, mean: float, median: float):
     g = cli_json[every_n_300]["groups"][split]
     assert round(g["mean_improvement"]["estimate"], 2) == mean
     assert round(g["median_improvement"]["estimate"], 2) == median
-    assert g["n_scenarios"] == g["n_defined"] == (20 if split == "in_sample" else 12)
+    assert g["n_scenarios"] == g["n_defined"] == (12 if split == "heldout_contexts" else 20)
     for stat in ("mean_improvement", "median_improvement"):
         ci = g[stat]
         assert ci["low"] <= ci["estimate"] <= ci["high"]
@@ -80,7 +80,7 @@ def test_cli_reproduces_paper_headlines(cli_json, split: str, every_n_300: bool,
 
 def test_cli_json_per_scenario_rows(cli_json):
     rows = {r["scenario"]: r for r in cli_json[False]["scenarios"]}
-    assert len(rows) == 32
+    assert len(rows) == 52
     ir = rows["IR_prison"]
     assert ir["group"] == "in_sample"
     assert ir["base_p"] == pytest.approx(254 / 300) and ir["teacher_p"] == pytest.approx(77 / 300)
@@ -259,3 +259,24 @@ def test_bad_input_through_subprocess_has_no_traceback(tmp_path: Path):
     assert "'tuned_n'" in res.stderr and "IR_prison" in res.stderr
     res = _cli(tmp_path / "missing.csv", cwd=tmp_path)
     assert res.returncode == 2 and "no such file" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_paper_counts_scored_against_no_learning_baselines(cli_json):
+    """On the published counts a uniform shift of the base beats the published student on the paper's
+    mean gap closed in-sample (97 vs 46.65), and a constant does too; the bounded and shift-proof metrics
+    tell them apart: the shift's change slope is 0 and its bridging is negative."""
+    b = cli_json[False]["groups"]["in_sample"]["baselines"]
+    assert b["tuned"]["gap_mean"] == pytest.approx(46.65, abs=0.01)
+    assert b["shift"]["gap_mean"] == pytest.approx(97.31, abs=0.01)
+    assert b["constant"]["gap_mean"] > b["tuned"]["gap_mean"]
+    assert b["shift"]["change_slope"] == pytest.approx(0.0, abs=1e-9)
+    assert b["shift"]["bridging_mean"] < 0 < b["tuned"]["bridging_mean"]
+    assert b["constant"]["r"] is None  # a constant has no correlation: null, never 0
+    assert b["tuned"]["game_r"] == pytest.approx(0.332, abs=0.001)
+
+
+def test_baselines_in_the_text_output(tmp_path: Path):
+    res = _cli(_write_counts(tmp_path / "c.csv"), "--n-boot", 20, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    shift = next(ln for ln in res.stdout.splitlines() if ln.startswith("in_sample ") and " shift " in ln)
+    assert "97.31" in shift

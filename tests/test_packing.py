@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 
-from stratdistill.finetune import IGNORE_INDEX, lora_model, tokenize_example
+from conftest import perturbed_lora
+from stratdistill.finetune import IGNORE_INDEX, tokenize_example
 from stratdistill.packing import PackCollator, build_packs, pack_attention_mask, pack_loss
 from stratdistill.prompts import messages_for
 from stratdistill.scenarios import grid, load_library
@@ -50,12 +49,7 @@ def _lora_grads(model) -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def lora(student_model):
     model, tok = student_model
-    cfg = type("L", (), {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
-    peft_model = lora_model(copy.deepcopy(model), cfg)
-    torch.manual_seed(0)
-    for n, p in peft_model.named_parameters():  # non-zero B so that gradients reach every LoRA matrix
-        if "lora_B" in n:
-            p.data.normal_(0, 0.02)
+    peft_model = perturbed_lora(model)
     peft_model.train()
     return peft_model, tok
 
@@ -105,3 +99,76 @@ def test_without_the_mask_the_loss_differs(lora) -> None:
         wrong = pack_loss(model, inputs)
         right = pack_loss(model, PackCollator(torch.float32)([pack]))
     assert abs(wrong.item() - right.item()) / right.item() > 0.01
+
+
+def test_decision_loss_equals_the_answers_decision_tokens(lora) -> None:
+    """The decision segment reads the student where every answer that began with the opening would make
+    its decision: the decision loss with the teacher's shares equals the mean cross-entropy of those
+    answers' option tokens, and the segment sees only the prompt (same logits as prompt + opening alone)."""
+    from stratdistill.decision import DEFAULT_OPENING_2X2
+    from stratdistill.packing import DecisionTarget, decision_loss, opening_tokens
+    from stratdistill.prompts import render_chat
+
+    model, tok = lora
+    examples = _examples(ANSWERS)
+    prompt = render_chat(examples[0]["messages"], tok)
+    opening = opening_tokens(tok, prompt, DEFAULT_OPENING_2X2)
+    c, d = (tok(f" {a}", add_special_tokens=False).input_ids[0] for a in "CD")
+    target = DecisionTarget(opening, {c: 0.7, d: 0.3})
+    (pack,), _ = build_packs(examples, tok, 8, 4096, {examples[0]["scenario"]: target})
+    inputs = PackCollator(torch.float32)([pack])
+    with torch.no_grad():
+        out = model(
+            input_ids=inputs["input_ids"],
+            position_ids=inputs["position_ids"],
+            attention_mask=inputs["attention_mask"],
+            logits_to_keep=inputs["sources"],
+        ).logits[0]
+        alone = model(
+            input_ids=torch.tensor([tok(prompt, add_special_tokens=False).input_ids + opening])
+        ).logits
+    assert torch.allclose(out[-1], alone[0, -1], atol=1e-4)
+    # 10 answers "<opening> C..." x 7 and "<opening> D..." x 3: mean CE of their option tokens
+    logp = torch.log_softmax(alone[0, -1], dim=-1)
+    answers_ce = -(7 * logp[c] + 3 * logp[d]) / 10
+    got = decision_loss(out[-1:], inputs["decision_ids"], inputs["decision_shares"], temperature=1.0)
+    assert got.item() == pytest.approx(answers_ce.item(), rel=1e-4)
+    # and pack_loss adds it, weighted, to the text loss
+    with torch.no_grad():
+        text_only = pack_loss(model, PackCollator(torch.float32)([build_packs(examples, tok, 8, 4096)[0][0]]))
+        both = pack_loss(model, inputs, decision_weight=2.0, temperature=1.0)
+    assert both.item() == pytest.approx(text_only.item() + 2.0 * got.item(), rel=1e-4)
+
+
+def test_decision_pack_reads_each_games_decision_as_a_separate_pass_would(lora) -> None:
+    """The four games of a context in one decision pack (their prompts' common tokens once): each
+    segment's last row has the logits of that game's prompt + opening run alone, and the pack is much
+    shorter than the four prompts."""
+    from stratdistill.decision import DEFAULT_OPENING_2X2
+    from stratdistill.packing import DecisionTarget, build_decision_packs, opening_tokens
+    from stratdistill.prompts import render_chat
+
+    model, tok = lora
+    games = ["prison", "delight", "staghunt", "snowdrift"]
+    group, alone = [], []
+    for sc in grid(LIB, ["team"], games, "x"):
+        prompt = render_chat(messages_for(sc, "action_motivation", LIB), tok)
+        ids = tok(prompt, add_special_tokens=False).input_ids
+        opening = opening_tokens(tok, prompt, DEFAULT_OPENING_2X2)
+        group.append((ids, DecisionTarget(opening, {1: 0.5, 2: 0.5})))
+        alone.append(ids + opening)
+    (pack,) = build_decision_packs([group], max_length=4096)
+    assert len(pack.decisions) == 4 and len(pack.input_ids) < 0.6 * sum(map(len, alone))
+    inputs = PackCollator(torch.float32)([pack])
+    with torch.no_grad():
+        rows = model(
+            input_ids=inputs["input_ids"],
+            position_ids=inputs["position_ids"],
+            attention_mask=inputs["attention_mask"],
+            logits_to_keep=inputs["sources"],
+        ).logits[0]
+        for i, ids in enumerate(alone):
+            ref = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            assert torch.allclose(rows[i], ref, atol=1e-4), i
+    # a pack over the length limit is split, never truncated
+    assert len(build_decision_packs([group], max_length=len(alone[0]) + 300)) > 1

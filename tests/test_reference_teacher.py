@@ -57,10 +57,19 @@ def test_fitted_model_orders_games_and_contexts_sensibly() -> None:
     assert model.b_greed < 0 and model.b_fear < 0
     # friends and teams are the prosocial contexts in the paper, sports the least
     assert model.alpha["friendsharing"] > model.alpha["biz"] > model.alpha["sports"]
-    # doubled games are answered by the model, like their original's class in the same context
-    p_d = cooperation_probability(_scenario("IR_prison_d"))
-    p_stag_d = cooperation_probability(_scenario("IR_delight_d"))
-    assert 0 < p_d < p_stag_d < 1
+    # the model is scale-free: a doubled game gets its original's rate from it, and a game with less
+    # temptation to defect gets more C
+    doubled, original = LIB.games["prison_d"], LIB.games["prison"]
+    assert model.p_cooperate(doubled, "IR") == pytest.approx(model.p_cooperate(original, "IR"))
+    assert 0 < model.p_cooperate(original, "IR") < model.p_cooperate(LIB.games["delight"], "IR") < 1
+
+
+def test_doubled_games_use_their_published_rates_not_the_scale_free_model() -> None:
+    """The published teacher defects far more when payoffs double (team_prison 200 -> 67 of 300); a
+    stand-in that answered prison_d like prison would make the doubled split in-sample in disguise."""
+    assert cooperation_probability(_scenario("team_prison_d")) == pytest.approx(67 / 300)
+    assert cooperation_probability(_scenario("team_prison")) == pytest.approx(200 / 300)
+    assert cooperation_probability(_scenario("biz_snowdrift_d")) == 0.0
 
 
 def test_unknown_context_uses_its_prosociality_or_the_mean(tmp_path) -> None:
@@ -87,3 +96,23 @@ def test_donation_game_as_published() -> None:
     answers = ReferenceTeacher().sample(sc, [], "action_motivation", 50, np.random.default_rng(1))
     assert {parse_donation(a).value for a in answers} == {7}
     assert all(a.startswith("I would donate $7.") for a in answers)
+
+
+def test_the_stand_ins_version_is_in_the_evaluation_teachers_key(monkeypatch, tmp_path) -> None:
+    """Its rates are code: a cached answer to a doubled game must not outlive the rates that drew it."""
+    import stratdistill.pipeline as pipeline
+    from conftest import compose_cfg
+    from stratdistill.artifacts import ArtifactStore
+    from stratdistill.scenarios import resolve_split
+
+    specs = []
+    monkeypatch.setattr(ArtifactStore, "build", lambda self, stage, spec, produce: specs.append(spec))
+    monkeypatch.setattr(pipeline, "cooperation_rates", lambda rows: {})
+    monkeypatch.setattr(pipeline, "load_samples", lambda path: [])
+    cfg = compose_cfg()
+    _, evals = resolve_split(LIB, cfg.split)
+    dataset = type("A", (), {"path": tmp_path})
+    pipeline.evaluate_teacher_stage(cfg, ArtifactStore(tmp_path), LIB, evals["doubled_games"], dataset)
+    monkeypatch.setattr(pipeline, "STAND_IN_VERSION", 99)
+    pipeline.evaluate_teacher_stage(cfg, ArtifactStore(tmp_path), LIB, evals["doubled_games"], dataset)
+    assert specs[0]["stand_in_version"] != specs[1]["stand_in_version"]

@@ -1,10 +1,13 @@
 """The answer to a sweep: one comparison of every sweep point, written into the sweep folder.
 
 For each point of a Hydra multirun (its overrides), the mean gap closed per split with the same 95%
-bootstrap interval as the run's own report (recomputed from its ``results.csv``); for each swept key
-with two or more values, the effect of each value against the first (e.g. ``data.motivations=false``
-vs ``true``) on the mean gap closed, averaged over the other swept keys, with a 95% paired bootstrap
-interval that resamples scenarios (every point is evaluated on the same scenarios); and a figure.
+bootstrap interval as the run's own report (recomputed from its ``results.csv``), next to what a
+constant and a uniform shift score on the same metric; for each swept key with two or more values, the
+effect of each value against the first (e.g. ``data.motivations=false`` vs ``true``) on the mean gap
+closed, on the distance to the teacher (MAE) and on bridging, averaged over the other swept keys, with a
+95% paired interval that resamples scenarios and the pairs it averages over (seeds included); when
+``seed`` is swept, each configuration's figures across seeds with intervals that include the run-to-run
+variance (:mod:`stratdistill.sweep_stats`); and a figure.
 
 Points that failed are shown as failed (with the tail of their error), not dropped. The planned points
 come from the sweep's ``multirun.yaml`` (basic sweeper grid), so a job that never wrote its folder is
@@ -192,49 +195,54 @@ def point_label(point: Point, keys: list[str]) -> str:
 
 
 def split_estimates(results: Any, n_boot: int = N_BOOT) -> dict[str, dict[str, float]]:
-    """Per split: mean gap closed, its 95% interval (as in the report), and the number of scenarios."""
+    """Per split: mean gap closed, its 95% interval (as in the report), the number of scenarios, the
+    same metric for a constant and a uniform shift, and the distance to the teacher (MAE)."""
     from stratdistill.metrics import bootstrap_ci, split_summary
-    from stratdistill.report import count_rows
+    from stratdistill.report import _countable, count_rows
+    from stratdistill.transfer import transfer_table
 
+    table = transfer_table(results).set_index(["split", "predictor"])
     out = {}
     for split, df in results.groupby("split", sort=False):
         s = split_summary(df["improvement"])
-        two = df[(df["kind"] == "2x2") & df["teacher_c"].notna()]
+        two = _countable(df)
         low = high = math.nan
         if not two.empty:
             ci = bootstrap_ci(count_rows(two.reset_index(drop=True)), stat="mean", n_boot=n_boot)
             low, high = ci["low"], ci["high"]
-        out[str(split)] = {"mean": s["mean"], "low": low, "high": high, "n": s["n"]}
+
+        def baseline(name: str, metric: str = "gap_mean", split: Any = split) -> float:
+            key = (split, name)
+            return float(table.at[key, metric]) if key in table.index else math.nan
+
+        out[str(split)] = {
+            "mean": s["mean"],
+            "low": low,
+            "high": high,
+            "n": s["n"],
+            "constant": baseline("constant"),
+            "shift": baseline("shift"),
+            "mae": baseline("tuned", "mae"),
+        }
     return out
 
 
-def _effect(diffs: Any, n_boot: int, seed: int) -> tuple[float, float, float]:
-    """Mean of per-scenario differences with a percentile interval from resampling scenarios."""
-    import numpy as np
-
-    values = np.asarray(diffs, dtype=float)
-    if values.size == 0:
-        return math.nan, math.nan, math.nan
-    if values.size == 1:  # one scenario: nothing to resample
-        return float(values[0]), math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(values.mean()), float(low), float(high)
-
-
 def ablation_effects(points: list[Point], keys: list[str], n_boot: int = N_BOOT, seed: int = 0) -> Any:
-    """For each swept key and each of its values after the first: the difference in mean gap closed
-    (value minus first value), per split, averaged over the other swept keys.
+    """For each swept key (not a replicate key such as ``seed``) and each of its values after the first:
+    the difference (value minus first value) per split in mean gap closed, in MAE to the teacher and in
+    bridging, averaged over the other swept keys.
 
-    Points are paired when they agree on every other swept key; within a pair the difference is taken
-    scenario by scenario, averaged over the pairs, and the interval resamples scenarios (paired
-    bootstrap: a scenario is drawn with both of its arms)."""
+    Points are paired when they agree on every other swept key (seed included); within a pair the
+    difference is taken scenario by scenario. The interval resamples the pairs and the scenarios (a
+    two-stage paired bootstrap, :func:`stratdistill.sweep_stats.two_stage_ci`), so with several seeds it
+    includes the run-to-run variance; with one pair it resamples scenarios only."""
     import pandas as pd
+
+    from stratdistill.sweep_stats import REPLICATE_KEYS, SCENARIO_METRICS, aligned, per_scenario, two_stage_ci
 
     ok = [p for p in points if p.status == "ok"]
     rows = []
-    for key in keys:
+    for key in [k for k in keys if k not in REPLICATE_KEYS]:
         levels = list(dict.fromkeys(p.values.get(key) for p in points))
         others = [k for k in keys if k != key]
         for level in levels[1:]:
@@ -244,29 +252,41 @@ def ablation_effects(points: list[Point], keys: list[str], n_boot: int = N_BOOT,
             pairs = [(base[s], alt[s]) for s in base if s in alt]
             splits = list(dict.fromkeys(sp for a, b in pairs for sp in a.results["split"]))
             for split in splits or ["-"]:
-                diffs = []
-                for a, b in pairs:
-                    ra = a.results[a.results["split"] == split].set_index("scenario")["improvement"]
-                    rb = b.results[b.results["split"] == split].set_index("scenario")["improvement"]
-                    d = (rb - ra).dropna()
-                    diffs.append(d)
-                per_scenario = pd.concat(diffs).groupby(level=0).mean() if diffs else pd.Series(dtype=float)
-                effect, low, high = _effect(per_scenario.to_numpy(), n_boot, seed)
-                rows.append(
-                    {
-                        "key": key,
-                        "level": level,
-                        "reference": ref,
-                        "split": split,
-                        "effect": effect,
-                        "low": low,
-                        "high": high,
-                        "pairs": len(pairs),
-                        "scenarios": int(per_scenario.size),
-                    }
-                )
+                for metric in SCENARIO_METRICS:
+                    diffs = [
+                        per_scenario(b.results, split, metric) - per_scenario(a.results, split, metric)
+                        for a, b in pairs
+                    ]
+                    matrix = aligned(diffs)
+                    effect, low, high = two_stage_ci(matrix, n_boot, seed)
+                    rows.append(
+                        {
+                            "key": key,
+                            "level": level,
+                            "reference": ref,
+                            "split": split,
+                            "metric": metric,
+                            "effect": effect,
+                            "low": low,
+                            "high": high,
+                            "pairs": len(pairs),
+                            "scenarios": int(matrix.shape[1]) if matrix.size else 0,
+                        }
+                    )
     return pd.DataFrame(
-        rows, columns=["key", "level", "reference", "split", "effect", "low", "high", "pairs", "scenarios"]
+        rows,
+        columns=[
+            "key",
+            "level",
+            "reference",
+            "split",
+            "metric",
+            "effect",
+            "low",
+            "high",
+            "pairs",
+            "scenarios",
+        ],
     )
 
 
@@ -282,23 +302,28 @@ def comparison_table(points: list[Point], keys: list[str], n_boot: int = N_BOOT)
                 if split not in splits:
                     splits.append(split)
                 row |= {f"{split} mean": e["mean"], f"{split} low": e["low"], f"{split} high": e["high"]}
-                row[f"{split} n"] = e["n"]
+                row |= {
+                    f"{split} n": e["n"],
+                    f"{split} constant": e["constant"],
+                    f"{split} shift": e["shift"],
+                }
+                row[f"{split} mae"] = e["mae"]
         row["overrides"] = " ".join(p.overrides)
         row["folder"] = p.folder.name if p.folder is not None else None
         row["error"] = (p.error or "").splitlines()[-1] if p.error else None
         rows.append(row)
     table = pd.DataFrame(rows)
     for split in splits:
-        for col in ("mean", "low", "high", "n"):
+        for col in ("mean", "low", "high", "n", "constant", "shift", "mae"):
             if f"{split} {col}" not in table:
                 table[f"{split} {col}"] = math.nan
     return table, splits
 
 
 def _fmt(x: Any, digits: int = 1) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+    from stratdistill.formatting import fmt
+
+    return fmt(x, digits)
 
 
 def _interval(mean: Any, low: Any, high: Any) -> str:
@@ -316,6 +341,7 @@ def figure(table: Any, splits: list[str], effects: Any, labels: list[str], path:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    effects = effects[effects["metric"] == "gap"] if "metric" in effects else effects
     has_effects = not effects.empty and effects["effect"].notna().any()
     ncols = 2 if has_effects else 1
     height = max(3.5, 0.45 * max(len(table), len(effects) if has_effects else 0) + 1.8)
@@ -372,11 +398,17 @@ def write_comparison(
         raise FileNotFoundError(
             f"{sweep_dir}: no sweep jobs found (no */.hydra/overrides.yaml, no multirun.yaml)"
         )
+    from stratdistill.sweep_stats import METRIC_NAMES, REPLICATE_KEYS, across_replicates
+
     keys = swept_keys(points)
     table, splits = comparison_table(points, keys, n_boot)
     effects = ablation_effects(points, keys, n_boot, seed)
+    replicated = [k for k in keys if k in REPLICATE_KEYS]
+    seeds = across_replicates(points, keys, n_boot, seed) if replicated else None
     table.to_csv(out / "comparison.csv", index=False)
     effects.to_csv(out / "comparison_effects.csv", index=False)
+    if seeds is not None:
+        seeds.to_csv(out / "comparison_seeds.csv", index=False)
     labels = [
         f"#{p.num} {point_label(p, keys)}" if p.num is not None else point_label(p, keys) for p in points
     ]
@@ -392,7 +424,10 @@ def write_comparison(
         "## Gap closed per sweep point",
         "",
         "Mean gap closed (%) per split with its 95% bootstrap interval, computed as in each run's report "
-        "(resampling the teacher's answers, and the students' where they were sampled).",
+        "(resampling the teacher's answers, and the students' where they were sampled), then in brackets "
+        "what two predictors that learned nothing score on the same metric: a constant at the point's "
+        "tuned mean / a uniform shift of its base (`comparison.csv` also has each point's MAE to the "
+        "teacher).",
         "",
     ]
     header = ["#", *keys, "status", *splits]
@@ -403,25 +438,69 @@ def write_comparison(
             *[_fmt(p.values.get(k)) for k in keys],
             p.status if p.status == "ok" else f"**{p.status}**",
         ]
-        cells += [_interval(row[f"{s} mean"], row[f"{s} low"], row[f"{s} high"]) for s in splits]
+        cells += [
+            f"{_interval(row[f'{s} mean'], row[f'{s} low'], row[f'{s} high'])} "
+            f"(const {_fmt(row[f'{s} constant'])} / shift {_fmt(row[f'{s} shift'])})"
+            for s in splits
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "![comparison](comparison.png)", ""]
+    if seeds is not None and not seeds.empty:
+        config_keys = [k for k in keys if k not in REPLICATE_KEYS]
+        lines += [
+            "## Across seeds",
+            "",
+            f"Each configuration over its {', '.join(f'`{k}`' for k in replicated)} values: the mean over "
+            "runs and scenarios with a 95% two-stage bootstrap interval (runs, then scenarios, resampled), "
+            "so the interval includes the run-to-run variance; *run sd*: the spread of the runs' split "
+            "means. Also in `comparison_seeds.csv`.",
+            "",
+            "| " + " | ".join([*config_keys, "split", "metric", "mean [95% CI]", "runs", "run sd"]) + " |",
+            "|" + "---|" * (len(config_keys) + 5),
+        ]
+        for r in seeds.to_dict("records"):
+            digits = 1 if r["metric"] == "gap" else 3
+            ci = f"[{_fmt(r['low'], digits)}, {_fmt(r['high'], digits)}]"
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        *[_fmt(r[k]) for k in config_keys],
+                        str(r["split"]),
+                        METRIC_NAMES[r["metric"]],
+                        f"{_fmt(r['mean'], digits)} {ci}",
+                        str(r["replicates"]),
+                        _fmt(r["run_sd"], digits),
+                    ]
+                )
+                + " |"
+            )
+        lines.append("")
+    elif "seed" not in keys:
+        lines += [
+            "One seed per configuration: the intervals below do not include the run-to-run variance (add "
+            "`seed=0,1,2` to the sweep, or `sweep=seeds`).",
+            "",
+        ]
     if not effects.empty:
         lines += [
             "## Ablation effects",
             "",
-            "Difference in mean gap closed (percentage points) between a value and the key's first value, "
-            "taken scenario by scenario between points that agree on every other swept key, averaged over "
-            "those pairs; 95% paired bootstrap interval resampling scenarios.",
+            "Difference between a value and the key's first value, taken scenario by scenario between points "
+            "that agree on every other swept key (seed included), averaged over those pairs: in mean gap "
+            "closed (percentage points; the paper's metric, which rewards overshooting), in MAE to the "
+            "teacher (negative = closer) and in mean bridging (positive = closer, overshooting counts as a "
+            "miss). 95% two-stage paired bootstrap interval resampling the pairs and the scenarios.",
             "",
-            "| key | comparison | split | difference | 95% CI | pairs | scenarios |",
-            "|---|---|---|---|---|---|---|",
+            "| key | comparison | split | metric | difference | 95% CI | pairs | scenarios |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in effects.itertuples():
-            ci = f"[{r.low:.1f}, {r.high:.1f}]" if math.isfinite(r.low) else "–"
+            digits = 1 if r.metric == "gap" else 3
+            ci = f"[{_fmt(r.low, digits)}, {_fmt(r.high, digits)}]" if math.isfinite(r.low) else "n/a"
             lines.append(
-                f"| `{r.key}` | {r.level} vs {r.reference} | {r.split} | {_fmt(r.effect)} | {ci} | "
-                f"{r.pairs} | {r.scenarios} |"
+                f"| `{r.key}` | {r.level} vs {r.reference} | {r.split} | {METRIC_NAMES[r.metric]} | "
+                f"{_fmt(r.effect, digits)} | {ci} | {r.pairs} | {r.scenarios} |"
             )
         lines.append("")
     bad = [p for p in points if p.status != "ok"]

@@ -106,7 +106,10 @@ class DataConfig:
     order: str = "action_first"  # action_first (the paper) | motivation_first (reasoning, then the decision)
     shuffle_motivations: bool = False  # control: each answer gets another same-game, same-action motivation
     teacher_samples: int = 300  # teacher answers generated per training scenario (the paper's 300)
-    train_per_scenario: int | None = None  # use the first k answers of each scenario; null = all
+    train_per_scenario: int | None = None  # train the text loss on k answers of each scenario; null = all
+    # Which k answers: stratified (the teacher's share of C within 1/(2k), so a small k does not carry a
+    # different behaviour than the teacher's; see stratdistill.dataset) | first (the first k generated).
+    subsample: str = "stratified"
     # Teacher answers that do not parse: drop (kept in the dataset with their status, left out of
     # training) | resample (ask again, up to max_resamples times per answer, then drop) | keep (train
     # on them as the teacher wrote them). The report shows parse rates per scenario in every case.
@@ -129,22 +132,36 @@ class TrainConfig:
     max_length: int = 2048
     precision: str = "fp32"  # fp32 | fp16 | bf16
     save_steps: int = 20  # checkpoint every k optimiser steps (an interrupted fine-tune resumes)
+    # Weight of the decision loss: cross-entropy, at the forced-choice decision point of each training
+    # prompt, against the teacher's share of each action over *all* its parsed answers (the loss that
+    # every answer's decision token would give, computed once per prompt). 0 = text loss only.
+    decision_weight: float = 0.0
+    # Extra passes of decision-only packs per epoch: each pass trains every training scenario's decision
+    # once more, the games of one context in one pack (their prompts' common tokens computed once).
+    decision_passes: int = 0
     logging_steps: int = 5
 
 
 @dataclass
 class EvalConfig:
-    method: str = "exact"  # exact: probability of each valid answer, normalised | sampled: N parsed answers
+    # forced_choice: the options' probabilities after a fixed opening of the answer (stratdistill.decision)
+    # | forms: P(answer starts with "C" / "I would choose strategy C" ...), per form and blended
+    # | sampled: N answers generated and parsed (the paper's estimator)
+    method: str = "forced_choice"
     instruction: str = "action_only"  # the paper evaluates with the one-letter instruction
     teacher_samples: int = 300  # teacher answers per held-out scenario
     splits: list[str] | None = None  # null = every split in split.eval
     adapter: str | None = None  # evaluate this existing PEFT adapter as the tuned student (no fine-tune)
     batch_size: int = 16
-    # the sampled estimator (eval.method=sampled): the paper's 300 answers at 0.8, repetition penalty 1.1
-    samples: int = 300
+    # forced_choice: the opening written into the assistant turn, after which the options are read
+    opening_2x2: str = "Of the two options, C and D, I would choose option"
+    opening_public_goods: str = "I would donate $"
+    # decoding applied to the logits (forced_choice) or used to sample (sampled); the paper's T is 0.8
     temperature: float = 0.8
-    max_new_tokens: int = 64
     repetition_penalty: float = 1.1
+    # the sampled estimator (eval.method=sampled): the paper's 300 answers
+    samples: int = 300
+    max_new_tokens: int = 64
 
 
 @dataclass
@@ -197,7 +214,8 @@ ORDERS = ("action_first", "motivation_first")
 DTYPES = ("float32", "bfloat16", "float16")
 PRECISIONS = ("fp32", "fp16", "bf16")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
-EVAL_METHODS = ("exact", "sampled")
+EVAL_METHODS = ("forced_choice", "forms", "sampled")
+SUBSAMPLES = ("stratified", "first")
 TRACKERS = ("none", "jsonl", "wandb")
 TRACKER_MODES = (None, "online", "offline", "disabled")
 MAX_TEMPERATURE = 5.0
@@ -312,6 +330,7 @@ def validate(cfg: Any, hardware: bool = True) -> None:
     choices = {
         "lora.alpha_mode": ALPHA_MODES,
         "data.order": ORDERS,
+        "data.subsample": SUBSAMPLES,
         "train.method": METHODS,
         "train.precision": PRECISIONS,
         "train.lr_scheduler": SCHEDULERS,
@@ -389,6 +408,35 @@ def validate(cfg: Any, hardware: bool = True) -> None:
         f"a number in [0, {MAX_TEMPERATURE}]",
     )
     _check(cfg.eval.max_new_tokens > 0, "eval.max_new_tokens", cfg.eval.max_new_tokens, "an integer > 0")
+    pen = cfg.eval.repetition_penalty
+    _check(pen > 0, "eval.repetition_penalty", pen, "a number > 0 (1.0 = none)")
+    if cfg.eval.method == "forced_choice":
+        from stratdistill.decision import check_opening
+
+        _check(
+            cfg.eval.temperature > 0,
+            "eval.temperature",
+            cfg.eval.temperature,
+            f"a number in (0, {MAX_TEMPERATURE}] with eval.method=forced_choice (it divides the logits)",
+        )
+        check_opening("eval.opening_2x2", cfg.eval.opening_2x2)
+        check_opening("eval.opening_public_goods", cfg.eval.opening_public_goods)
+    dw = cfg.train.decision_weight
+    _check(dw >= 0, "train.decision_weight", dw, "a number >= 0 (0 = text loss only)")
+    dp = cfg.train.decision_passes
+    _check(dp >= 0, "train.decision_passes", dp, "an integer >= 0")
+    if dp > 0:
+        _check(dw > 0, "train.decision_weight", dw, "a number > 0 when train.decision_passes > 0")
+    if dw > 0:
+        from stratdistill.decision import check_opening
+
+        check_opening("eval.opening_2x2", cfg.eval.opening_2x2)
+        _check(
+            cfg.train.shared_prefix,
+            "train.decision_weight",
+            dw,
+            "0 unless train.shared_prefix=true (the decision segment lives in shared-prefix packs)",
+        )
     _check(cfg.eval.batch_size > 0, "eval.batch_size", cfg.eval.batch_size, "an integer > 0")
     until = OmegaConf.select(cfg, "until")
     _check(until is None or until in UNTIL, "until", until, f"null (every stage) or one of {list(UNTIL)}")

@@ -194,6 +194,28 @@ def _shuffled_motivations(picked: list[dict[str, Any]], seed: int) -> list[str]:
     return out
 
 
+def stratified_pick(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """k of one scenario's rows whose mix of values (C/D, or amounts) is the whole set's mix, rounded by
+    largest remainders: each value's share among the k is within 1/k of its share among all rows (within
+    1/(2k) for two values). Within a value the earliest rows are taken; the result keeps the rows' order.
+
+    Why: the first 16 of 300 answers carry their own sampling noise (measured: their share of C was 0.084
+    from the 300-answer share on average, up to 0.27), larger than the game effects the student is meant
+    to learn. A stratified pick trains the text loss on the teacher's behaviour, not on a draw from it.
+    """
+    if k >= len(rows):
+        return list(rows)
+    by_value: dict[Any, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_value.setdefault(str(r["value"]), []).append(i)
+    exact = {v: k * len(ix) / len(rows) for v, ix in by_value.items()}
+    quota = {v: int(q) for v, q in exact.items()}
+    for v in sorted(exact, key=lambda v: (-(exact[v] - quota[v]), v))[: k - sum(quota.values())]:
+        quota[v] += 1
+    keep = sorted(i for v, ix in by_value.items() for i in ix[: quota[v]])
+    return [rows[i] for i in keep]
+
+
 def training_examples(
     rows: list[dict[str, Any]],
     motivations: bool,
@@ -202,8 +224,11 @@ def training_examples(
     shuffle_motivations: bool = False,
     seed: int = 0,
     parse_failures: str = "drop",
+    subsample: str = "first",
 ) -> list[dict[str, Any]]:
-    """Prompt/completion pairs for SFT from the first ``per_scenario`` usable answers of each scenario.
+    """Prompt/completion pairs for SFT from ``per_scenario`` usable answers of each scenario: the first
+    ones (``subsample="first"``) or a pick with the teacher's mix of actions (``"stratified"``, see
+    :func:`stratified_pick`).
 
     The data arms of the motivation ablation, all built from the same teacher answers:
 
@@ -217,15 +242,21 @@ def training_examples(
     verbatim (there is no decision to split off), as a teacher's real output distribution includes them.
     """
     keep_invalid = parse_failures == "keep"
-    taken: Counter[str] = Counter()
-    picked = []
-    for r in rows:
-        if r["parse_status"] != "ok" and not (keep_invalid and r["raw"].strip()):
-            continue
-        if per_scenario is not None and taken[r["scenario"]] >= per_scenario:
-            continue
-        picked.append(r)
-        taken[r["scenario"]] += 1
+    usable = [r for r in rows if r["parse_status"] == "ok" or (keep_invalid and r["raw"].strip())]
+    if per_scenario is not None and subsample == "stratified":
+        by_scenario: dict[str, list[dict[str, Any]]] = {}
+        for r in usable:
+            by_scenario.setdefault(r["scenario"], []).append(r)
+        chosen = {id(r) for rs in by_scenario.values() for r in stratified_pick(rs, per_scenario)}
+        picked = [r for r in usable if id(r) in chosen]
+    else:
+        taken: Counter[str] = Counter()
+        picked = []
+        for r in usable:
+            if per_scenario is not None and taken[r["scenario"]] >= per_scenario:
+                continue
+            picked.append(r)
+            taken[r["scenario"]] += 1
     if not any(r["parse_status"] == "ok" for r in picked):
         raise ConfigError("dataset", "0 usable rows", "a dataset with parseable teacher answers")
     valid = [r for r in picked if r["parse_status"] == "ok"]
@@ -245,7 +276,24 @@ def training_examples(
             completion = f"{motivation}\n\n{decision}"
         else:
             completion = f"{decision}\n\n{motivation}"
-        out.append({"scenario": r["scenario"], "messages": r["messages"], "completion": completion})
+        out.append(
+            {
+                "scenario": r["scenario"],
+                "messages": r["messages"],
+                "completion": completion,
+                "value": r["value"],
+            }
+        )
+    return out
+
+
+def action_shares(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per 2x2 scenario, the share of C and of D among *all* its parsed answers (the decision loss's
+    targets)."""
+    out: dict[str, dict[str, float]] = {}
+    for key, entry in cooperation_rates(rows).items():
+        if entry.get("p_c") is not None:
+            out[key] = {"C": entry["p_c"], "D": 1.0 - entry["p_c"]}
     return out
 
 

@@ -1,15 +1,16 @@
-"""Exact evaluation: the probability a model puts on each valid answer, one prompt pass per scenario.
+"""Student evaluation: each model's behaviour per scenario, by one of three estimators.
 
-Sampling 300 answers per scenario (the paper's estimator) is noisy and ~300x more expensive. Instead we
-score a fixed set of answer *forms* for each action, e.g. for C the bare letter "C" and the teacher's
-phrasing "I would choose strategy C", and take P(action) = sum of P(response starts with form). The
-forms of different actions start differently, so they are disjoint events; their total is reported as
-``valid_mass`` (how much of the model's probability lands on a recognisable answer). Numbers in a
-donation form must not continue with another digit ("1" is not "10"), so a number form's probability
-is multiplied by P(next token is not a digit).
+* ``forced_choice`` (the default): the assistant turn is opened with a fixed text and the model's
+  next-token distribution is read over the options (:mod:`stratdistill.decision`). One prompt pass per
+  scenario, no sampling noise, and the mass on the options (*valid mass*) says how much of the model
+  the estimate covers.
+* ``forms``: the probability that a free-form answer *starts with* each of a few answer forms (the bare
+  letter "C", the phrase "I would choose strategy C"), normalised. Kept for comparison: it covers a small
+  part of the model (valid mass 0.07-0.35 on SmolLM2) and its forms can move in opposite directions, so
+  each form family's own P(C) is reported beside the blend.
+* ``sampled``: the paper's estimator, N answers generated and parsed.
 
-The prompt runs once with its key/value cache kept; all forms of a scenario then run as one small
-batch against that cache.
+The prompt runs once with its key/value cache kept; continuations run as one small batch against it.
 """
 
 from __future__ import annotations
@@ -20,18 +21,24 @@ from typing import Any
 
 from tqdm import tqdm
 
+from stratdistill.decision import DECISION_VERSION, continuation_logits, point_for, score_decision
 from stratdistill.prompts import messages_for, render_chat, template_id
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario
 
-FORMS_VERSION = "1"
+FORMS_VERSION = "2"
+ESTIMATOR_VERSION = {"forced_choice": DECISION_VERSION, "forms": FORMS_VERSION, "sampled": "2"}
 
 
 def answer_forms(scenario: Scenario) -> dict[Any, list[str]]:
-    """Valid answer openings per outcome (action letter, or donated dollars)."""
+    """Valid answer openings per outcome (action letter, or donated dollars), by form family."""
     game = scenario.game
     if isinstance(game, PublicGoodsGame):
         return {k: [f"{k}", f"${k}", f"I would donate ${k}"] for k in range(game.endowment + 1)}
     return {a: [a, f"I would choose strategy {a}"] for a in ("C", "D")}
+
+
+FORM_FAMILIES_2X2 = ("letter", "phrase")
+FORM_FAMILIES_DONATION = ("number", "dollars", "phrase")
 
 
 def _digit_token_ids(tokenizer) -> list[int]:
@@ -53,65 +60,87 @@ def score_forms(
     prompt_ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids.to(device)
     form_ids = [tokenizer(f, add_special_tokens=False).input_ids for f in forms]
     with torch.no_grad():
-        out = model(input_ids=prompt_ids, use_cache=True)
-        first_logp = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-        n, width, plen = len(forms), max(len(f) for f in form_ids), prompt_ids.shape[1]
-        batch = torch.full((n, width), tokenizer.pad_token_id, dtype=torch.long, device=device)
-        mask = torch.zeros((n, plen + width), dtype=torch.long, device=device)
-        mask[:, :plen] = 1
-        for i, ids in enumerate(form_ids):
-            batch[i, : len(ids)] = torch.tensor(ids, device=device)
-            mask[i, plen : plen + len(ids)] = 1
-        cache = copy.deepcopy(out.cache)
-        cache.batch_repeat_interleave(n)
-        positions = torch.arange(plen, plen + width, device=device).expand(n, width)
-        logits = model(
-            input_ids=batch,
-            attention_mask=mask,
-            cache=cache,
-            position_ids=positions,
-            use_cache=True,
-        ).logits.float()
-        logp = torch.log_softmax(logits, dim=-1)
+        steps, _ = continuation_logits(model, prompt_ids, form_ids, tokenizer.pad_token_id)
+        logp = torch.log_softmax(steps.float(), dim=-1)
     scores = []
     for i, ids in enumerate(form_ids):
-        total = float(first_logp[ids[0]])
-        for j in range(1, len(ids)):
-            total += float(logp[i, j - 1, ids[j]])
+        total = sum(float(logp[i, j, ids[j]]) for j in range(len(ids)))
         if number_form[i] and digit_ids:
-            p_digit = float(torch.exp(logp[i, len(ids) - 1, digit_ids]).sum())
+            p_digit = float(torch.exp(logp[i, len(ids), digit_ids]).sum())
             total += math.log(max(1.0 - p_digit, 1e-30))
         scores.append(total)
     return scores
 
 
-def exact_behaviour(
+def _summarise(scenario: Scenario, mass: dict[Any, float]) -> dict[str, Any]:
+    """P(C) or the donation distribution and mean from unnormalised masses; None when there is no mass
+    (an undefined value is never drawn as 0.5 or 0)."""
+    valid = sum(mass.values())
+    dist = {str(o): m / valid for o, m in mass.items()} if valid > 0 else None
+    if isinstance(scenario.game, PublicGoodsGame):
+        mean = sum(int(k) * v for k, v in dist.items()) if dist else None
+        return {"distribution": dist or {}, "mean_donation": mean}
+    return {"p_c": dist["C"] if dist else None}
+
+
+def forms_behaviour(
     model, tokenizer, scenario: Scenario, library: Library, instruction: str, digit_ids: list[int]
 ) -> dict[str, Any]:
+    """The free-form estimator: P(answer starts with each form), normalised, and per form family."""
     prompt = render_chat(messages_for(scenario, instruction, library), tokenizer)
     forms_by_outcome = answer_forms(scenario)
-    flat = [(outcome, f) for outcome, fs in forms_by_outcome.items() for f in fs]
-    is_number = [isinstance(o, int) and f[-1].isdigit() for o, f in flat]
-    logps = score_forms(model, tokenizer, prompt, [f for _, f in flat], digit_ids, is_number)
+    families = FORM_FAMILIES_DONATION if isinstance(scenario.game, PublicGoodsGame) else FORM_FAMILIES_2X2
+    flat = [
+        (outcome, fam, f)
+        for outcome, fs in forms_by_outcome.items()
+        for fam, f in zip(families, fs, strict=True)
+    ]
+    is_number = [isinstance(o, int) and f[-1].isdigit() for o, _, f in flat]
+    logps = score_forms(model, tokenizer, prompt, [f for _, _, f in flat], digit_ids, is_number)
     mass: dict[Any, float] = {}
-    for (outcome, _), lp in zip(flat, logps, strict=True):
+    by_family: dict[str, dict[Any, float]] = {fam: {} for fam in families}
+    for (outcome, fam, _), lp in zip(flat, logps, strict=True):
         mass[outcome] = mass.get(outcome, 0.0) + math.exp(lp)
-    valid = sum(mass.values())
-    dist = {o: m / valid for o, m in mass.items()} if valid > 0 else {o: 1 / len(mass) for o in mass}
+        by_family[fam][outcome] = math.exp(lp)
     result: dict[str, Any] = {
         "scenario": scenario.key,
-        "valid_mass": valid,
-        "estimator": "exact",
+        "valid_mass": sum(mass.values()),
+        "estimator": "forms",
         "prompt": prompt,
         "chat_template": template_id(tokenizer),
-        "forms": {f: lp for (_, f), lp in zip(flat, logps, strict=True)},
+        "forms": {f: lp for (_, _, f), lp in zip(flat, logps, strict=True)},
+        "form_families": {
+            fam: {"valid_mass": sum(m.values()), **_summarise(scenario, m)} for fam, m in by_family.items()
+        },
+        **_summarise(scenario, mass),
     }
-    if isinstance(scenario.game, PublicGoodsGame):
-        result["distribution"] = {str(k): v for k, v in dist.items()}
-        result["mean_donation"] = sum(k * v for k, v in dist.items())
-    else:
-        result["p_c"] = dist["C"]
     return result
+
+
+def forced_choice_behaviour(
+    model, tokenizer, scenario: Scenario, library: Library, instruction: str, eval_cfg: Any
+) -> dict[str, Any]:
+    """The default estimator: the options' probabilities after the opening (see stratdistill.decision)."""
+    prompt = render_chat(messages_for(scenario, instruction, library), tokenizer)
+    point = point_for(scenario, eval_cfg)
+    scored = score_decision(
+        model, tokenizer, prompt, point, float(eval_cfg.temperature), float(eval_cfg.repetition_penalty)
+    )
+    raw = {o: p * scored["raw_valid_mass"] for o, p in (scored["raw_p"] or {}).items()}
+    return {
+        "scenario": scenario.key,
+        "estimator": "forced_choice",
+        "prompt": prompt,
+        "opening": point.opening,
+        "chat_template": template_id(tokenizer),
+        "temperature": float(eval_cfg.temperature),
+        "repetition_penalty": float(eval_cfg.repetition_penalty),
+        "valid_mass": scored["valid_mass"],
+        "raw_valid_mass": scored["raw_valid_mass"],
+        "token_paths": scored["paths"],
+        **_summarise(scenario, scored["mass"]),
+        "raw": _summarise(scenario, raw),
+    }
 
 
 def _expanded_cache(model, prefix_cache, k: int, max_len: int):
@@ -219,12 +248,13 @@ def sampled_behaviour(
         "parse_status": {st: sum(p.status == st for p in parsed) for st in statuses},
         "answers": texts,
     }
+    # no parsed answer: the behaviour is undefined (None), reported as n/a, never as 0 or 0.5
     if isinstance(scenario.game, PublicGoodsGame):
         endowment = scenario.game.endowment
         result["distribution"] = {str(k): ok.count(k) / len(ok) for k in range(endowment + 1)} if ok else {}
         result["mean_donation"] = sum(ok) / len(ok) if ok else None
     else:
-        result["c"] = ok.count("C")
+        result["c"] = ok.count("C") if ok else None
         result["p_c"] = ok.count("C") / len(ok) if ok else None
     return result
 
@@ -236,17 +266,23 @@ def evaluate_model(
     library: Library,
     instruction: str,
     label: str,
-    eval_cfg: Any = None,
+    eval_cfg: Any,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """Each scenario's behaviour, by ``eval_cfg.method``: 'exact' (the default) or 'sampled'."""
-    if eval_cfg is not None and eval_cfg.method == "sampled":
+    """Each scenario's behaviour, by ``eval_cfg.method``: forced_choice (default), forms or sampled."""
+    method = eval_cfg.method
+    if method == "sampled":
         return [
             sampled_behaviour(model, tokenizer, sc, library, instruction, eval_cfg, seed)
             for sc in tqdm(scenarios, desc=f"sample {label}", unit="scenario")
         ]
-    digit_ids = _digit_token_ids(tokenizer)
+    if method == "forms":
+        digit_ids = _digit_token_ids(tokenizer)
+        return [
+            forms_behaviour(model, tokenizer, sc, library, instruction, digit_ids)
+            for sc in tqdm(scenarios, desc=f"evaluate {label} (forms)", unit="scenario")
+        ]
     return [
-        exact_behaviour(model, tokenizer, sc, library, instruction, digit_ids)
-        for sc in tqdm(scenarios, desc=f"evaluate {label}", unit="scenario")
+        forced_choice_behaviour(model, tokenizer, sc, library, instruction, eval_cfg)
+        for sc in tqdm(scenarios, desc=f"evaluate {label} (forced choice)", unit="scenario")
     ]

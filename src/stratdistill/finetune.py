@@ -41,6 +41,36 @@ def tokenize_example(example: dict[str, Any], tokenizer, max_length: int) -> dic
     }
 
 
+def decision_targets(decisions: dict[str, Any], tokenizer) -> dict[str, Any]:
+    """scenario -> DecisionTarget: the opening's tokens after the scenario's training prompt and the
+    teacher's share of each option, keyed by the option's token id."""
+    from stratdistill.decision import DecisionPoint, decision_target_ids
+    from stratdistill.packing import DecisionTarget, opening_tokens
+
+    out = {}
+    for scenario, d in decisions.items():
+        prompt = render_chat(d["messages"], tokenizer)
+        point = DecisionPoint(d["opening"], dict(d["options"]), numeric=False)
+        ids = decision_target_ids(tokenizer, prompt + d["opening"], point)
+        out[scenario] = DecisionTarget(
+            opening_tokens(tokenizer, prompt, d["opening"]),
+            {ids[o]: float(p) for o, p in d["shares"].items()},
+        )
+    return out
+
+
+def decision_packs(decisions: dict[str, Any], targets: dict[str, Any], tokenizer, max_length: int) -> list:
+    """One decision-only pack per group of training scenarios (their ``group``: the context), so that the
+    games of a context share their prompts' common tokens."""
+    from stratdistill.packing import build_decision_packs
+
+    groups: dict[str, list] = {}
+    for scenario, d in decisions.items():
+        ids = tokenizer(render_chat(d["messages"], tokenizer), add_special_tokens=False).input_ids
+        groups.setdefault(d.get("group", scenario), []).append((ids, targets[scenario]))
+    return build_decision_packs(list(groups.values()), max_length)
+
+
 def lora_targets_or_raise(model, targets: list[str]) -> None:
     """Fail early, naming the modules that do exist, when a LoRA target is not in the model."""
     import torch
@@ -110,14 +140,18 @@ def _shared_prefix_trainer_class():
     from stratdistill.packing import pack_loss
 
     class SharedPrefixTrainer(Trainer):
-        """Trainer whose batches are shared-prefix packs (see :mod:`stratdistill.packing`)."""
+        """Trainer whose batches are shared-prefix packs (see :mod:`stratdistill.packing`), with the
+        decision loss added where a pack carries a decision segment."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
+        def __init__(
+            self, *args: Any, decision_weight: float = 0.0, decision_temperature: float = 1.0, **kwargs: Any
+        ) -> None:
             super().__init__(*args, **kwargs)
             self.model_accepts_loss_kwargs = False  # the Trainer then averages packs over grad_accum
+            self.decision_weight, self.decision_temperature = decision_weight, decision_temperature
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss = pack_loss(model, inputs)
+            loss = pack_loss(model, inputs, self.decision_weight, self.decision_temperature)
             return (loss, None) if return_outputs else loss
 
     return SharedPrefixTrainer
@@ -146,19 +180,25 @@ def finetune(
     out_dir: Path,
     provenance: dict[str, Any],
     callbacks: list | None = None,
+    decisions: dict[str, Any] | None = None,
+    decision_temperature: float = 1.0,
 ) -> dict[str, Any]:
     """Train into ``out_dir/adapter`` (LoRA, QLoRA) or ``out_dir/model`` (full fine-tuning).
 
-    Resumes from ``out_dir/checkpoints`` when a previous attempt left one there.
+    ``decisions`` (scenario -> {"messages", "opening", "options", "shares"}) adds the decision loss,
+    weighted by ``train_cfg.decision_weight``, at ``decision_temperature``. Resumes from
+    ``out_dir/checkpoints`` when a previous attempt left one there.
     """
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
     from stratdistill.students import load_student
 
-    set_seed(seed)
     model, tok = load_student(student_cfg, cache_dir, quantize_4bit=train_cfg.method == "qlora")
     model.train()
+    # Seeded here, after loading: a load that converts the student first (a fresh cache) draws random
+    # numbers for its empty model, and the same key must give the same LoRA initialisation either way.
+    set_seed(seed)
     model = trainable_model(model, train_cfg, lora_cfg)
     # the exact strings the student is trained on, for audit (prompt rendered by its own chat template)
     write_jsonl(
@@ -172,14 +212,31 @@ def finetune(
             for e in examples
         ],
     )
+    trainer_kwargs: dict[str, Any] = {}
     if train_cfg.shared_prefix:
         from stratdistill.packing import PackCollator, build_packs
 
-        train_set, too_long = build_packs(examples, tok, train_cfg.batch_size, train_cfg.max_length)
+        targets = decision_targets(decisions, tok) if decisions and train_cfg.decision_weight > 0 else None
+        train_set, too_long = build_packs(examples, tok, train_cfg.batch_size, train_cfg.max_length, targets)
         n_examples = sum(len(p.segments) for p in train_set)
+        if targets and train_cfg.decision_passes > 0:
+            train_set += (
+                decision_packs(decisions, targets, tok, train_cfg.max_length) * train_cfg.decision_passes
+            )
         collator = PackCollator(next(model.parameters()).dtype)
         trainer_cls, per_device = _shared_prefix_trainer_class(), 1
+        if targets:
+            trainer_kwargs = {
+                "decision_weight": float(train_cfg.decision_weight),
+                "decision_temperature": float(decision_temperature),
+            }
     else:
+        if decisions and train_cfg.decision_weight > 0:
+            raise ConfigError(
+                "train.decision_weight",
+                train_cfg.decision_weight,
+                "0 unless train.shared_prefix=true (the decision segment lives in shared-prefix packs)",
+            )
         features = [tokenize_example(e, tok, train_cfg.max_length) for e in examples]
         too_long = sum(f is None for f in features)
         train_set = [f for f in features if f is not None]
@@ -233,7 +290,12 @@ def finetune(
         disable_tqdm=False,
     )
     trainer = trainer_cls(
-        model=model, args=args, train_dataset=train_set, data_collator=collator, callbacks=callbacks
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        data_collator=collator,
+        callbacks=callbacks,
+        **trainer_kwargs,
     )
     last = last_complete_checkpoint(ckpt_dir)
     resume = last is not None
@@ -258,6 +320,12 @@ def finetune(
         "lora_alpha_used": None if train_cfg.method == "full" else lora_alpha,
         "chat_template": template_id(tok),
         "resumed": resume,
+        "decision_loss": {
+            "weight": float(train_cfg.decision_weight),
+            "temperature": float(decision_temperature),
+            "passes": int(train_cfg.decision_passes),
+            "decisions_trained": sum(len(p.decisions) for p in train_set) if train_cfg.shared_prefix else 0,
+        },
     }
     atomic_write_json(adapter_dir / "provenance.json", {**provenance, **info})
     (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))

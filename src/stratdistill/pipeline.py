@@ -10,7 +10,6 @@ tuned student's evaluation run once per sweep point.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 import time
@@ -24,6 +23,7 @@ from omegaconf import OmegaConf
 from stratdistill.artifacts import Artifact, ArtifactStore, read_jsonl, write_jsonl
 from stratdistill.config import validate
 from stratdistill.dataset import (
+    action_shares,
     cooperation_rates,
     load_samples,
     sample_teacher,
@@ -31,13 +31,15 @@ from stratdistill.dataset import (
     training_examples,
     write_samples,
 )
-from stratdistill.evaluate import FORMS_VERSION, evaluate_model
-from stratdistill.metrics import bridging, improvement, js_divergence, split_summary, two_proportion_ztest
-from stratdistill.prompts import PROMPT_VERSION
-from stratdistill.reference import paper_counts, paper_mean_donation
+from stratdistill.decision import decision_point
+from stratdistill.evaluate import ESTIMATOR_VERSION, evaluate_model
+from stratdistill.metrics import split_summary
+from stratdistill.prompts import PROMPT_VERSION, messages_for
 from stratdistill.report import write_report
-from stratdistill.scenarios import Library, PublicGoodsGame, Scenario, load_library, resolve_split
+from stratdistill.results import assemble
+from stratdistill.scenarios import Library, Scenario, load_library, resolve_split
 from stratdistill.teachers import build_teacher
+from stratdistill.teachers.reference import STAND_IN_VERSION
 from stratdistill.tracking import log_pipeline, make_tracker, training_callbacks
 
 log = logging.getLogger(__name__)
@@ -170,8 +172,34 @@ class TunedStudent:
         return TunedStudent(digest.hexdigest()[:16], adapter=folder)
 
 
+def training_shares(rows: list[dict[str, Any]], examples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per scenario: the teacher's share of C over all its parsed answers, and over the answers the text
+    loss trains on (the report shows them side by side)."""
+    teacher = cooperation_rates(rows)
+    trained: dict[str, list[Any]] = {}
+    for e in examples:
+        trained.setdefault(e["scenario"], []).append(e.get("value"))
+    out = {}
+    for key, entry in teacher.items():
+        if entry.get("p_c") is None:
+            continue
+        acts = [a for a in trained.get(key, []) if a in ("C", "D")]
+        out[key] = {
+            "teacher_p_c": entry["p_c"],
+            "teacher_n": entry["n_ok"],
+            "trained_p_c": acts.count("C") / len(acts) if acts else None,
+            "trained_n": len(acts),
+        }
+    return out
+
+
 def finetune_stage(
-    cfg: Any, store: ArtifactStore, dataset: Artifact, callbacks: list | None = None
+    cfg: Any,
+    store: ArtifactStore,
+    dataset: Artifact,
+    library: Library,
+    train_scenarios: list[Scenario],
+    callbacks: list | None = None,
 ) -> Artifact:
     train = {k: v for k, v in _c(cfg.train).items() if k not in _NOT_IN_KEY}
     spec = {
@@ -186,7 +214,12 @@ def finetune_stage(
             "shuffle_motivations": cfg.data.shuffle_motivations,
             # only when it changes the examples, so that existing adapters keep their keys
             **({"parse_failures": "keep"} if cfg.data.parse_failures == "keep" else {}),
+            "subsample": cfg.data.subsample if cfg.data.train_per_scenario is not None else None,
         },
+        # the decision loss reads the student where evaluation does: same opening, same temperature
+        "decision": {"opening": cfg.eval.opening_2x2, "temperature": cfg.eval.temperature}
+        if cfg.train.decision_weight > 0
+        else None,
         "dataset": dataset.key,
         "prompt_version": PROMPT_VERSION,
     }
@@ -203,18 +236,58 @@ def finetune_stage(
             shuffle_motivations=cfg.data.shuffle_motivations,
             seed=cfg.seed,
             parse_failures=cfg.data.parse_failures,
+            subsample=cfg.data.subsample,
         )
+        shares = action_shares(rows)
+        decisions = {
+            sc.key: {
+                "messages": messages_for(sc, "action_motivation", library),
+                "opening": cfg.eval.opening_2x2,
+                "group": sc.context_key,
+                "options": decision_point(sc, cfg.eval.opening_2x2, cfg.eval.opening_public_goods).options,
+                "shares": shares[sc.key],
+            }
+            for sc in train_scenarios
+            if sc.key in shares
+        }
         provenance = {
             "base_model": cfg.student.model_id,
             "revision": cfg.student.revision,
             "dataset_key": dataset.key,
             "config": spec,
         }
-        return finetune(
-            examples, cfg.student, cfg.lora, cfg.train, cfg.seed, cfg.cache_dir, folder, provenance, callbacks
+        info = finetune(
+            examples,
+            cfg.student,
+            cfg.lora,
+            cfg.train,
+            cfg.seed,
+            cfg.cache_dir,
+            folder,
+            provenance,
+            callbacks,
+            decisions=decisions,
+            decision_temperature=cfg.eval.temperature,
         )
+        return {**info, "training_shares": training_shares(rows, examples)}
 
     return store.build("finetune", spec, produce)
+
+
+def _decoding_key(cfg: Any) -> dict[str, Any] | None:
+    """The evaluation settings that change an estimate, per estimator."""
+    e = cfg.eval
+    if e.method == "forced_choice":
+        return {
+            "opening_2x2": e.opening_2x2,
+            "opening_public_goods": e.opening_public_goods,
+            "temperature": e.temperature,
+            "repetition_penalty": e.repetition_penalty,
+        }
+    if e.method == "sampled":
+        keys = ("samples", "temperature", "max_new_tokens", "repetition_penalty")
+        return {k: e[k] for k in keys} | {"seed": cfg.seed}
+    return None
 
 
 def evaluate_student_stage(
@@ -225,11 +298,8 @@ def evaluate_student_stage(
         "student": _c(cfg.student),
         "adapter": tuned.key if tuned else None,
         "method": cfg.eval.method,
-        "sampling": None
-        if cfg.eval.method == "exact"
-        else {k: cfg.eval[k] for k in ("samples", "temperature", "max_new_tokens", "repetition_penalty")}
-        | {"seed": cfg.seed},
-        "forms_version": FORMS_VERSION,
+        "estimator_version": ESTIMATOR_VERSION[cfg.eval.method],
+        "decoding": _decoding_key(cfg),
         "prompt_version": PROMPT_VERSION,
         "scenarios": [scenario_spec(s, library, instruction) for s in scenarios],
     }
@@ -265,6 +335,8 @@ def evaluate_teacher_stage(
     fresh = [s for s in scenarios if s.key not in trained]
     spec = {
         "teacher": _teacher_key(cfg),
+        # the stand-in's rates are code: version 2 answers the doubled games at their published rates
+        **({"stand_in_version": STAND_IN_VERSION} if cfg.teacher.backend == "reference" else {}),
         "temperature": cfg.temperature.teacher,
         "n": cfg.eval.teacher_samples,
         "seed": cfg.seed,
@@ -294,117 +366,6 @@ def evaluate_teacher_stage(
     return store.build("evaluate_teacher", spec, produce)
 
 
-def _value(entry: dict[str, Any]) -> float | None:
-    if "p_c" in entry:
-        return entry["p_c"]
-    return entry.get("mean_donation")
-
-
-def _paper(scenario: Scenario) -> dict[str, float | None]:
-    if isinstance(scenario.game, PublicGoodsGame):
-        if scenario.key != "donation":
-            return {m: None for m in ("base", "tuned", "teacher")}
-        return {m: paper_mean_donation(m) for m in ("base", "tuned", "teacher")}
-    df = paper_counts()
-    if scenario.key not in df.index:
-        return {m: None for m in ("base", "tuned", "teacher")}
-    row = df.loc[scenario.key]
-    return {m: float(row[f"{m}_c"] / row[f"{m}_n"]) for m in ("base", "tuned", "teacher")}
-
-
-def _distribution(entry: dict[str, Any]) -> dict[str, float]:
-    """A model's answer distribution on one scenario: {"C": p, "D": 1 - p} or {dollars: share}."""
-    if "p_c" in entry and entry["p_c"] is not None:
-        return {"C": entry["p_c"], "D": 1 - entry["p_c"]}
-    dist = entry.get("distribution") or {}
-    total = sum(dist.values()) or 1
-    return {str(k): v / total for k, v in dist.items()}
-
-
-def _tests(teacher: dict[str, Any], base: dict[str, Any], tuned: dict[str, Any]) -> dict[str, float | None]:
-    """Jensen-Shannon divergence to the teacher for both students, and, where the students were sampled
-    (so that they have counts), z-tests base vs tuned and tuned vs teacher."""
-    td, bd, ud = _distribution(teacher), _distribution(base), _distribution(tuned)
-    keys = sorted(set(td) | set(bd) | set(ud))
-    out: dict[str, float | None] = {
-        "js_base_teacher": js_divergence([bd.get(k, 0) for k in keys], [td.get(k, 0) for k in keys])
-        if td
-        else None,
-        "js_tuned_teacher": js_divergence([ud.get(k, 0) for k in keys], [td.get(k, 0) for k in keys])
-        if td
-        else None,
-        "z_base_tuned": None,
-        "p_base_tuned": None,
-        "z_tuned_teacher": None,
-        "p_tuned_teacher": None,
-    }
-    if base.get("c") is not None and tuned.get("c") is not None and teacher.get("c") is not None:
-        out["z_base_tuned"], out["p_base_tuned"] = two_proportion_ztest(
-            base["c"], base["n_ok"], tuned["c"], tuned["n_ok"]
-        )
-        out["z_tuned_teacher"], out["p_tuned_teacher"] = two_proportion_ztest(
-            tuned["c"], tuned["n_ok"], teacher["c"], teacher["n_ok"]
-        )
-    return out
-
-
-def assemble(
-    eval_splits: dict[str, list[Scenario]],
-    teacher_rates: dict[str, dict[str, Any]],
-    base: dict[str, dict[str, Any]],
-    tuned: dict[str, dict[str, Any]],
-) -> pd.DataFrame:
-    rows = []
-    for split, scenarios in eval_splits.items():
-        for sc in scenarios:
-            t, b, u = _value(teacher_rates[sc.key]), _value(base[sc.key]), _value(tuned[sc.key])
-            paper = _paper(sc)
-            paper_imp = (
-                improvement(paper["base"], paper["tuned"], paper["teacher"])
-                if paper["base"] is not None
-                else None
-            )
-            rows.append(
-                {
-                    "split": split,
-                    "scenario": sc.key,
-                    "context": sc.context_key or "-",
-                    "game": sc.game.key,
-                    "kind": sc.game.kind,
-                    "teacher": t,
-                    "base": b,
-                    "tuned": u,
-                    "improvement": improvement(b, u, t) if t is not None else float("nan"),
-                    "bridging": bridging(b, u, t) if t is not None else float("nan"),
-                    "teacher_n": teacher_rates[sc.key]["n"],
-                    "teacher_c": teacher_rates[sc.key].get("c"),
-                    "teacher_n_ok": teacher_rates[sc.key]["n_ok"],
-                    "base_c": base[sc.key].get("c"),
-                    "base_n": base[sc.key].get("n_ok"),
-                    "tuned_c": tuned[sc.key].get("c"),
-                    "tuned_n": tuned[sc.key].get("n_ok"),
-                    "teacher_failed": teacher_rates[sc.key]["n_failed"],
-                    "base_valid_mass": base[sc.key]["valid_mass"],
-                    "tuned_valid_mass": tuned[sc.key]["valid_mass"],
-                    "paper_teacher": paper["teacher"],
-                    "paper_base": paper["base"],
-                    "paper_tuned": paper["tuned"],
-                    "paper_improvement": paper_imp,
-                    **_tests(teacher_rates[sc.key], base[sc.key], tuned[sc.key]),
-                    "distributions": json.dumps(
-                        {
-                            "teacher": _distribution(teacher_rates[sc.key]),
-                            "base": _distribution(base[sc.key]),
-                            "tuned": _distribution(tuned[sc.key]),
-                        }
-                    )
-                    if isinstance(sc.game, PublicGoodsGame)
-                    else None,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 def _report_meta(
     cfg: Any, artifacts: dict[str, Artifact], teacher_rates: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -428,12 +389,33 @@ def _report_meta(
             f"{method}; {ft.get('examples')} examples, {ft.get('steps')} steps, "
             f"lr {cfg.train.learning_rate}, mean train loss {ft.get('train_loss', float('nan')):.3f}"
         )
+        if cfg.train.decision_weight > 0:
+            training += (
+                f"; decision loss (weight {cfg.train.decision_weight:g}, temperature "
+                f"{cfg.eval.temperature:g}) against the teacher's share of C over all its parsed answers"
+            )
     else:
         training = f"none here: the tuned student is the existing adapter {cfg.eval.adapter}"
-    if cfg.eval.method == "exact":
-        estimator = "exact (probability of each valid answer form, normalised)"
+    e = cfg.eval
+    if e.method == "forced_choice":
+        estimator = (
+            f'forced choice: the answer opened with "{e.opening_2x2}" '
+            f'(donations: "{e.opening_public_goods}"), '
+            f"the options' probabilities read at temperature {e.temperature:g}"
+            + (f", repetition penalty {e.repetition_penalty:g}" if e.repetition_penalty != 1 else "")
+        )
+    elif e.method == "forms":
+        estimator = "answer forms (P(answer starts with each form), normalised; each form family shown too)"
     else:
-        estimator = f"sampled ({cfg.eval.samples} answers per scenario at temperature {cfg.eval.temperature})"
+        estimator = (
+            f"sampled ({e.samples} answers per scenario at temperature {e.temperature:g}, "
+            f"repetition penalty {e.repetition_penalty:g}, parsed)"
+        )
+    unparsed = {
+        "drop": "left out of training and of the rates",
+        "resample": f"asked again up to {cfg.data.max_resamples} times, then left out of training and rates",
+        "keep": "trained on verbatim (data.parse_failures=keep) and left out of the rates",
+    }[cfg.data.parse_failures]
     return {
         "teacher": f"`{cfg.teacher.name}` — {ds.get('teacher_description', cfg.teacher.name)}; "
         f"temperature {cfg.temperature.teacher}",
@@ -444,6 +426,12 @@ def _report_meta(
             f"{ds['parse_status']}); trained on {arm}, {cfg.data.train_per_scenario or 'all'} per scenario"
         ),
         "training": training,
+        "training_shares": artifacts["finetune"].manifest.get("training_shares", {})
+        if "finetune" in artifacts
+        else {},
+        "unparsed": unparsed,
+        "seed": cfg.seed,
+        "estimator_method": e.method,
         "stand_in": bool(ds.get("teacher_description", "").startswith("offline STAND-IN")),
         "students_sampled": cfg.eval.method == "sampled",
         "teacher_parse": [
@@ -492,7 +480,7 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
         if cfg.eval.adapter:
             tuned_student = TunedStudent.from_folder(cfg.eval.adapter)
         else:
-            adapter = finetune_stage(cfg, store, dataset, training_callbacks(tracker))
+            adapter = finetune_stage(cfg, store, dataset, library, train, training_callbacks(tracker))
             tuned_student = TunedStudent.from_artifact(adapter, cfg.train.method)
         if cfg.until == "finetune":
             arts = {"generate": dataset, **({"finetune": adapter} if adapter else {})}
@@ -506,7 +494,8 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
         )
         base = {r["scenario"]: r for r in read_jsonl(base_art.path / RESULTS_FILE)}
         tuned = {r["scenario"]: r for r in read_jsonl(tuned_art.path / RESULTS_FILE)}
-        results = assemble(eval_splits, teacher_rates, base, tuned)
+        shares = adapter.manifest.get("training_shares", {}) if adapter is not None else {}
+        results = assemble(eval_splits, teacher_rates, base, tuned, shares)
         summary = {
             split: split_summary(df["improvement"]) for split, df in results.groupby("split", sort=False)
         }

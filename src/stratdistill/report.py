@@ -1,10 +1,12 @@
-"""The run's report: Markdown with PNG figures, written into the run's output folder.
+"""The run's report: Markdown with PNG figures and results.csv, written into the run's output folder.
 
-It opens with a plain-language summary, then puts teacher, base student and tuned student side by side
-per context x game (heatmaps like the paper's figures), the share of the gap closed per scenario and per
-split with bootstrap intervals, the game-vs-context variance decomposition, and the paper's published
-figures next to ours wherever the scenario exists in the paper. It names the teacher plainly: a
-stand-in is labelled as a stand-in.
+It opens with a plain-language summary (:mod:`stratdistill.report_summary`), then, per split, the
+bounded figures first (distance to the teacher, bridging, median gap closed) and the paper's mean gap
+closed with its interval, the published value and our true-denominator recomputation each under its own
+name; the same metrics for no-learning baselines and the shift-proof metrics
+(:mod:`stratdistill.transfer`); the game-vs-context decomposition; the training data's share of C beside
+the teacher's; the estimator's coverage; and per split the heatmaps, the student-vs-teacher scatter and
+the per-scenario table. A scenario whose gap is undefined is shown as n/a and counted as such.
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: reports are written on laptops and cluster nodes alike
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from stratdistill.artifacts import atomic_write_text
+from stratdistill.formatting import fmt, md_table
 from stratdistill.metrics import bootstrap_ci, bootstrap_scenario_ci, split_summary, variance_decomposition
-from stratdistill.reference import PAPER_STUDENT, PAPER_TEACHER
+from stratdistill.reference import PAPER_STUDENT, PAPER_TEACHER, PUBLISHED_GAP_CLOSED
+from stratdistill.report_figures import decomposition_figure, heatmap, improvement_bars, teacher_scatter
+from stratdistill.report_summary import plain_summary
+from stratdistill.transfer import METRICS, PREDICTOR_LABELS, transfer_table
 
 MODELS = ("teacher", "base", "tuned")
-# Exact probabilities carry no sampling noise: in the bootstrap they enter as shares of this many answers.
+# Scored probabilities carry no sampling noise: in the bootstrap they enter as shares of this many answers.
 EXACT_PSEUDO_N = 10**6
 N_BOOT = 2000
 SCENARIO_COLUMNS = {
@@ -51,25 +53,27 @@ SAMPLED_COLUMNS = {
     "z_tuned_teacher": "z tuned-teacher",
     "p_tuned_teacher": "p ",
 }
+METRIC_LABELS = {
+    "gap_mean": "mean gap % (paper's)",
+    "gap_median": "median gap %",
+    "gap_defined": "defined",
+    "bridging_mean": "bridging",
+    "mae": "MAE to teacher",
+    "r": "r",
+    "game_r": "game-effect r",
+    "game_slope": "game-effect slope",
+    "change_slope": "change slope",
+}
 
 
-def _fmt(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
-
-
-def _md_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
+def _countable(df: pd.DataFrame) -> pd.DataFrame:
+    """2x2 rows whose three values are defined and whose teacher was counted: what the bootstrap uses."""
+    return df[(df["kind"] == "2x2") & df["teacher_c"].notna() & df[["base", "tuned"]].notna().all(axis=1)]
 
 
 def count_rows(df: pd.DataFrame) -> pd.DataFrame:
     """C counts per model for the bootstrap: real counts where a model was sampled (the teacher always,
-    the students with eval=sampled), pseudo-counts out of EXACT_PSEUDO_N for exact probabilities."""
+    the students with eval=sampled), pseudo-counts out of EXACT_PSEUDO_N for scored probabilities."""
     out = pd.DataFrame(index=df.index)
     out["teacher_c"], out["teacher_n"] = df["teacher_c"].astype(int), df["teacher_n_ok"].astype(int)
     for m in ("base", "tuned"):
@@ -84,96 +88,79 @@ def with_intervals(results: pd.DataFrame) -> pd.DataFrame:
     results = results.copy()
     results["improvement_low"] = math.nan
     results["improvement_high"] = math.nan
-    two = (results["kind"] == "2x2") & results["teacher_c"].notna()
-    if two.any():
-        ci = bootstrap_scenario_ci(count_rows(results[two]), n_boot=N_BOOT)
-        results.loc[two, "improvement_low"] = ci["low"]
-        results.loc[two, "improvement_high"] = ci["high"]
+    usable = _countable(results)
+    if not usable.empty:
+        ci = bootstrap_scenario_ci(count_rows(usable), n_boot=N_BOOT)
+        results.loc[usable.index, "improvement_low"] = ci["low"]
+        results.loc[usable.index, "improvement_high"] = ci["high"]
     return results
 
 
-def heatmap(df: pd.DataFrame, split: str, path: Path) -> None:
-    """Three panels (teacher, base, tuned): share of C per context (rows) x game (columns)."""
-    fig, axes = plt.subplots(
-        1, 3, figsize=(13, 0.55 * df["context"].nunique() + 2.2), constrained_layout=True
-    )
-    for ax, model in zip(axes, MODELS, strict=True):
-        grid = df.pivot(index="context", columns="game", values=model)
-        grid = grid.loc[df["context"].unique(), df["game"].unique()]  # keep the split's own order
-        im = ax.imshow(grid.to_numpy(float), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
-        ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=30, ha="right")
-        ax.set_yticks(range(grid.shape[0]), grid.index)
-        for (i, j), v in pd.DataFrame(grid.to_numpy(float)).stack().items():
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=9)
-        ax.set_title(f"{model}: P(C)")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="share of C")
-    fig.suptitle(f"Cooperation by context x game — {split}")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def improvement_bars(df: pd.DataFrame, split: str, path: Path) -> None:
-    """Gap closed per scenario with its 95% interval, the paper's figure as a black tick."""
-    d = df.sort_values("improvement")
-    values = d["improvement"].fillna(0)
-    fig, ax = plt.subplots(figsize=(max(6, 0.42 * len(d) + 2), 4), constrained_layout=True)
-    ax.bar(d["scenario"], values, color=["#2a7" if v >= 0 else "#c44" for v in values])
-    if d["improvement_low"].notna().any():
-        below = (d["improvement"] - d["improvement_low"]).clip(lower=0).fillna(0)
-        above = (d["improvement_high"] - d["improvement"]).clip(lower=0).fillna(0)
-        ax.errorbar(d["scenario"], values, yerr=[below, above], fmt="none", ecolor="k", lw=0.8, capsize=2)
-    if d["paper_improvement"].notna().any():
-        ax.scatter(
-            d["scenario"], d["paper_improvement"], color="k", marker="_", s=200, label="paper", zorder=3
-        )
-        ax.legend()
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.axhline(100, color="grey", lw=0.8, ls="--")
-    ax.set_ylabel("gap closed (%)")
-    ax.set_title(f"Share of the base-to-teacher gap closed by fine-tuning — {split}")
-    ax.tick_params(axis="x", rotation=60)
-    for label in ax.get_xticklabels():
-        label.set_ha("right")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def _interval(df: pd.DataFrame, stat: str) -> str:
-    two = df[(df["kind"] == "2x2") & df["teacher_c"].notna()]
-    if two.empty:
-        return "–"
-    ci = bootstrap_ci(count_rows(two), stat=stat, n_boot=N_BOOT)
-    return f"[{ci['low']:.1f}, {ci['high']:.1f}]"
+    usable = _countable(df)
+    if usable.empty:
+        return "n/a"
+    ci = bootstrap_ci(count_rows(usable), stat=stat, n_boot=N_BOOT)
+    return f"[{fmt(ci['low'], 1)}, {fmt(ci['high'], 1)}]"
 
 
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per split: mean and median gap closed with 95% bootstrap intervals, bridging, the paper's figures."""
+    """Per split: the bounded figures first (distance to the teacher, bridging, median gap closed), then
+    the paper's metric (mean gap closed) with its 95% interval, the published figure and our
+    recomputation of the paper's own counts with each cell's true number of answers."""
     rows = []
     for split, df in results.groupby("split", sort=False):
         imp, paper = split_summary(df["improvement"]), split_summary(df["paper_improvement"])
+        d = df[df[["base", "tuned", "teacher"]].notna().all(axis=1)]
+        published = PUBLISHED_GAP_CLOSED.get(str(split), {}) if df["paper_teacher"].notna().any() else {}
         rows.append(
             {
                 "split": split,
-                "scenarios": len(df),
-                "mean gap closed %": imp["mean"],
-                "95% CI (mean)": _interval(df, "mean"),
-                "median gap closed %": imp["median"],
-                "95% CI (median)": _interval(df, "median"),
+                "scenarios (gap defined)": f"{len(df)} ({imp['n']})",
+                "base MAE": float((d["base"] - d["teacher"]).abs().mean()) if len(d) else math.nan,
+                "tuned MAE": float((d["tuned"] - d["teacher"]).abs().mean()) if len(d) else math.nan,
                 "mean bridging": split_summary(df["bridging"])["mean"],
-                "paper mean %": paper["mean"],
-                "paper median %": paper["median"],
+                "median gap closed %": imp["median"],
+                "mean gap closed % (paper's metric)": imp["mean"],
+                "95% CI (mean)": _interval(df, "mean"),
+                "paper: published mean %": published.get("mean", math.nan),
+                "paper: mean % recomputed (true n)": paper["mean"],
             }
         )
     return pd.DataFrame(rows)
 
 
+def baselines_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The transfer table with readable labels."""
+    out = table.copy()
+    out["predictor"] = out["predictor"].map(PREDICTOR_LABELS)
+    return out.rename(columns=METRIC_LABELS)[["split", "predictor", *[METRIC_LABELS[m] for m in METRICS]]]
+
+
+def training_table(shares: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Per training scenario: the teacher's share of C over all its answers and over the trained ones."""
+    rows = [
+        {
+            "scenario": k,
+            "teacher P(C), all answers": v["teacher_p_c"],
+            "answers": v["teacher_n"],
+            "P(C) of the text-trained answers": v["trained_p_c"],
+            "text-trained": v["trained_n"],
+            "difference": v["trained_p_c"] - v["teacher_p_c"] if v["trained_p_c"] is not None else math.nan,
+        }
+        for k, v in shares.items()
+    ]
+    return pd.DataFrame(rows)
+
+
 def decomposition_table(results: pd.DataFrame) -> pd.DataFrame:
     """Game vs context: the share of the variance in P(C) each explains, per split and model (two-way
-    ANOVA on the split's full context x game grid; splits without one are left out)."""
+    ANOVA on the split's full context x game grid; splits without one, or with an undefined value, are
+    left out)."""
     rows = []
     for split, df in results[results["kind"] == "2x2"].groupby("split", sort=False):
         n_ctx, n_game = df["context"].nunique(), df["game"].nunique()
-        if n_ctx < 2 or n_game < 2 or len(df) != n_ctx * n_game:
+        if n_ctx < 2 or n_game < 2 or len(df) != n_ctx * n_game or df[list(MODELS)].isna().any(axis=None):
             continue
         for model in MODELS:
             v = variance_decomposition(
@@ -191,62 +178,57 @@ def decomposition_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def decomposition_figure(table: pd.DataFrame, path: Path) -> None:
-    labels = [f"{r.split}\n{r.model}" for r in table.itertuples()]
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(table) + 2), 3.8), constrained_layout=True)
-    bottom = pd.Series(0.0, index=table.index)
-    for part, colour in (("game", "#3b7dd8"), ("context", "#e39b2d"), ("residual", "#bbbbbb")):
-        ax.bar(labels, table[part], bottom=bottom, color=colour, label=part)
-        bottom += table[part]
-    ax.set_ylabel("share of variance in P(C)")
-    ax.set_ylim(0, 1)
-    ax.tick_params(axis="x", labelsize=7)
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("What drives cooperation: the game or the context?")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plain_summary(results: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
-    """A few sentences a reader can take away without reading the tables."""
-    lines = []
-    for row in summary.to_dict("records"):
-        df = results[results["split"] == row["split"]]
-        toward = int((df["bridging"] > 0).sum())
-        text = (
-            f"- **{row['split']}** ({row['scenarios']} scenario{'' if row['scenarios'] == 1 else 's'}): "
-            "fine-tuning moved the student toward the "
-            f"teacher in {toward} of {len(df)} and closed {_fmt(row['mean gap closed %'], 0)}% of the gap on "
-            f"average (95% CI {row['95% CI (mean)']}; median {_fmt(row['median gap closed %'], 0)}%)."
-        )
-        if pd.notna(row["paper mean %"]):
-            text += f" The paper reports {row['paper mean %']:.0f}% on the same scenarios."
-        lines.append(text)
-    if meta.get("stand_in"):
-        lines.append(
-            "- The teacher is an offline stand-in, not a language model: these figures exercise the pipeline "
-            "and measure how well the student absorbs the published teacher behaviour."
-        )
+def _split_section(df: pd.DataFrame, split: str, out_dir: Path, meta: dict[str, Any]) -> list[str]:
+    lines = [f"## {split}", ""]
+    two = df[df["kind"] == "2x2"]
+    if not two.empty and two[list(MODELS)].notna().all(axis=None):
+        hm = f"heatmap_{split}.png"
+        heatmap(two, split, out_dir / hm)
+        lines += [f"![cooperation heatmaps]({hm})", ""]
+    if len(df) > 1:
+        sc = f"scatter_{split}.png"
+        teacher_scatter(df, split, out_dir / sc)
+        lines += [f"![student vs teacher]({sc})", ""]
+    bars = f"improvement_{split}.png"
+    improvement_bars(df, split, out_dir / bars)
+    lines += [f"![gap closed]({bars})", ""]
+    columns = SCENARIO_COLUMNS | (SAMPLED_COLUMNS if meta.get("students_sampled") else {})
+    lines += [md_table(df[list(columns)].rename(columns=columns)), ""]
+    for row in df[df["distributions"].notna()].to_dict("records"):
+        dists = pd.DataFrame(json.loads(row["distributions"])).fillna(0.0)
+        dists.index.name = "dollars"
+        dists = dists.reset_index().sort_values("dollars", key=lambda c: c.astype(int))
+        title = f"Donation distribution, {row['scenario']} (share of answers per amount):"
+        lines += [title, "", md_table(dists), ""]
     return lines
 
 
-def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> Path:
-    """Write report.md, results.csv and the figures into ``out_dir``; return the report's path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = with_intervals(results)
-    results.to_csv(out_dir / "results.csv", index=False)
-    summary = summary_table(results)
-    decomposition = decomposition_table(results)
-    noise = (
-        "the teacher's and the students' answers"
-        if meta.get("students_sampled")
-        else "the teacher's answers (the students' exact probabilities carry no sampling noise)"
-    )
-    lines = [
-        "# stratdistill report",
-        "",
-        *plain_summary(results, summary, meta),
-        "",
+def _estimator_section(results: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
+    """How much of each model the estimate covers, and, where recorded, the raw and per-form figures."""
+    method = meta.get("estimator_method")
+    if method == "sampled":
+        return []
+    cols = ["split", "scenario", "base_valid_mass", "tuned_valid_mass"]
+    extra = [
+        c for c in results.columns if c.endswith("_raw_valid_mass") or c.endswith("_raw") or "_form_" in c
+    ]
+    lines = ["## What the estimate covers", ""]
+    if method == "forced_choice":
+        lines += [
+            "*valid mass*: the probability the options get at the decision point under the evaluation's "
+            "decoding; *raw*: at temperature 1 without penalty (the model's own distribution). The "
+            "evaluation temperature sharpens a model's choice (a share of 0.70 at temperature 1 reads 0.74 "
+            "at 0.8); the teacher's shares were sampled at its own temperature.",
+            "",
+        ]
+    else:
+        lines += ["Each form family's own P(C) and mass beside the blend: they can move apart.", ""]
+    lines += [md_table(results[cols + extra], 3), ""]
+    return lines
+
+
+def _header(meta: dict[str, Any], noise: str) -> list[str]:
+    return [
         f"**Teacher:** {meta['teacher']}",
         "",
         f"**Student:** {meta['student']} (base and tuned). **Estimator:** {meta['estimator']}.",
@@ -256,17 +238,54 @@ def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> 
         f"**Training:** {meta['training']}",
         "",
         "Cooperation is the share of C (2x2 games) or the mean donation in dollars (public goods). "
-        "*Gap closed* = (tuned − base) / (teacher − base) × 100 per scenario; the split figure is the plain "
-        "mean over its scenarios, as in the paper. Paper columns: "
-        f"{PAPER_TEACHER} teacher, {PAPER_STUDENT} student, computed with each cell's true number of "
-        "answers.",
+        "*Gap closed* = (tuned − base) / (teacher − base) × 100 per scenario (the paper's metric: signed, "
+        "unbounded, undefined when base equals the teacher); *bridging* = (|base − teacher| − |tuned − "
+        "teacher|) / |base − teacher| is at most 1 and counts overshooting as a miss. Paper columns: "
+        f"{PAPER_TEACHER} teacher, {PAPER_STUDENT} student; *published* is the paper's own figure (it "
+        "divided every count by 300), *recomputed* is ours from its counts with each cell's true number "
+        "of answers.",
         "",
-        "## Gap closed per split",
+    ]
+
+
+def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> Path:
+    """Write report.md, results.csv, baselines.csv and the figures into ``out_dir``; return the report."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = with_intervals(results)
+    results.to_csv(out_dir / "results.csv", index=False)
+    summary = summary_table(results)
+    transfer = transfer_table(results)
+    transfer.to_csv(out_dir / "baselines.csv", index=False)
+    decomposition = decomposition_table(results)
+    noise = (
+        "the teacher's and the students' answers"
+        if meta.get("students_sampled")
+        else "the teacher's answers (the students' scored probabilities carry no sampling noise)"
+    )
+    lines = [
+        "# stratdistill report",
         "",
-        _md_table(summary),
+        *plain_summary(results, summary, transfer, meta),
+        "",
+        *_header(meta, noise),
+        "## Per split",
+        "",
+        md_table(summary),
         "",
         f"Intervals: 95% percentile bootstrap ({N_BOOT:,} replicates) resampling {noise} within each "
-        "scenario.",
+        "scenario; one training run (see the summary on seeds).",
+        "",
+        "## Against baselines that need no learning",
+        "",
+        "Each metric for the tuned student and for three predictors built from the same numbers: a constant "
+        "at the tuned student's split mean, the base moved by the tuned student's mean change (uniform "
+        "shift), and the tuned student's mean per context. *r*: correlation with the teacher across "
+        "scenarios; *game-effect r / slope*: correlation and least-squares slope of each value minus its "
+        "context's mean against the teacher's (slope 1 = the teacher's game effects at full size); *change "
+        "slope*: slope of (x − base) on (teacher − base), 0 for a uniform shift. n/a: undefined (e.g. a "
+        "constant has no correlation). Also in `baselines.csv`.",
+        "",
+        md_table(baselines_table(transfer), 3),
         "",
     ]
     if not decomposition.empty:
@@ -279,40 +298,30 @@ def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> 
             "",
             "![decomposition](decomposition.png)",
             "",
-            _md_table(decomposition),
+            md_table(decomposition),
             "",
         ]
+    if meta.get("training_shares"):
+        lines += [
+            "## Training data against the teacher",
+            "",
+            "Per training scenario: the teacher's share of C over all its parsed answers (what the decision "
+            "loss fits, when it is on) and over the answers the text loss trains on.",
+            "",
+            md_table(training_table(meta["training_shares"]), 3),
+            "",
+        ]
+    lines += _estimator_section(results, meta)
     for split, df in results.groupby("split", sort=False):
-        lines += [f"## {split}", ""]
-        two = df[df["kind"] == "2x2"]
-        if not two.empty:
-            hm = f"heatmap_{split}.png"
-            heatmap(two, split, out_dir / hm)
-            lines += [f"![cooperation heatmaps]({hm})", ""]
-        bars = f"improvement_{split}.png"
-        improvement_bars(df, split, out_dir / bars)
-        lines += [f"![gap closed]({bars})", ""]
-        columns = SCENARIO_COLUMNS | (SAMPLED_COLUMNS if meta.get("students_sampled") else {})
-        lines += [_md_table(df[list(columns)].rename(columns=columns)), ""]
-        for row in df[df["distributions"].notna()].to_dict("records"):
-            dists = pd.DataFrame(json.loads(row["distributions"])).fillna(0.0)
-            dists.index.name = "dollars"
-            dists = dists.reset_index()
-            dists = dists.sort_values("dollars", key=lambda c: c.astype(int))
-            lines += [
-                f"Donation distribution, {row['scenario']} (share of answers per amount):",
-                "",
-                _md_table(dists),
-                "",
-            ]
+        lines += _split_section(df, str(split), out_dir, meta)
     if meta.get("teacher_parse"):
         lines += [
             "## Teacher answers: parse rates",
             "",
-            "Every teacher answer is kept with its raw text; unparseable ones are counted here and left "
-            "out of training and of the rates.",
+            "Every teacher answer is kept with its raw text; unparseable ones are counted here and "
+            f"{meta.get('unparsed', 'left out of the rates')}.",
             "",
-            _md_table(pd.DataFrame(meta["teacher_parse"])),
+            md_table(pd.DataFrame(meta["teacher_parse"])),
             "",
         ]
     lines += [

@@ -303,7 +303,8 @@ def _generations(
     artifacts: dict[str, Any], scenarios: dict[str, Any], per_scenario: int = SAMPLES_PER_SCENARIO
 ) -> list[dict[str, Any]]:
     """Teacher answers (training data and fresh eval answers) and student answers with their parses;
-    an exact student (no sampled text) has one row per scenario with its most probable answer."""
+    a scored student (forced choice or forms: no sampled text) has one row per scenario with its most
+    probable answer."""
     from stratdistill.artifacts import read_jsonl
 
     rows: list[dict[str, Any]] = []
@@ -359,9 +360,10 @@ def _generations(
                 {
                     "model": source,
                     "scenario": r["scenario"],
-                    "answer": f"(exact: most probable answer, valid mass {r.get('valid_mass', 0):.3f})",
+                    "answer": f"({r.get('estimator')}: most probable answer, valid mass "
+                    f"{r.get('valid_mass', 0):.3f})",
                     "parsed": top,
-                    "parse_status": "exact",
+                    "parse_status": r.get("estimator"),
                     "motivation": None,
                     "p": p,
                 }
@@ -387,8 +389,20 @@ def log_pipeline(
         {"stages": {name: {"key": a.key, "reused": a.reused} for name, a in artifacts.items()}}
     )
     metrics: dict[str, float] = {}
+    from stratdistill.transfer import transfer_table
+
+    transfer = transfer_table(results).set_index(["split", "predictor"]) if len(results) else None
     for split, s in summary.items():
         df = results[results["split"] == split]
+        if transfer is not None and (split, "tuned") in transfer.index:
+            t = transfer.loc[split]
+            metrics |= {
+                f"{split}/mae": float(t.at["tuned", "mae"]),
+                f"{split}/game_effect_r": float(t.at["tuned", "game_r"]),
+                f"{split}/game_effect_slope": float(t.at["tuned", "game_slope"]),
+                f"{split}/constant_gap_closed_mean": float(t.at["constant", "gap_mean"]),
+                f"{split}/shift_gap_closed_mean": float(t.at["shift", "gap_mean"]),
+            }
         metrics |= {
             f"{split}/gap_closed_mean": s["mean"],
             f"{split}/gap_closed_median": s["median"],
@@ -418,7 +432,9 @@ def log_pipeline(
                 }
                 if numbers and "step" in h:
                     tracker.log_metrics(numbers, step=int(h["step"]))
-    tracker.log_metrics(metrics)
+    # an undefined figure (a constant's correlation, a split whose gaps are all undefined) is left out
+    # of the summary rather than logged as NaN or 0
+    tracker.log_metrics({k: v for k, v in metrics.items() if v is not None and v == v})
 
     if "generate" in artifacts:
         tracker.log_artifact(

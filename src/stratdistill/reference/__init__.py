@@ -16,6 +16,15 @@ import yaml
 _HERE = Path(__file__).parent
 PAPER_TEACHER = "LLaMa2-70b (Lorè, Ilami & Heydari 2024)"
 PAPER_STUDENT = "Llama-2-7b-chat"
+# The paper's headline gap closed (%) per split, as published. The authors divided every count by 300,
+# also for the three cells with fewer answers; our recomputation uses each cell's true n (46.65 / 18.26
+# in-sample / held-out contexts) and is shown beside these, each under its own name.
+PUBLISHED_GAP_CLOSED = {
+    "in_sample": {"mean": 46.26, "median": 32.33},
+    "heldout_contexts": {"mean": 17.90, "median": 13.66},
+    "doubled_games": {"mean": 39.95, "median": 17.39},
+    "donation": {"mean": 28.5, "median": 28.5},
+}
 
 
 @cache

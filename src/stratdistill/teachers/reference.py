@@ -5,17 +5,20 @@ teacher is neither. The stand-in is labelled as such in every artifact and repor
 
 How it behaves (the documented model):
 
-* A scenario with published teacher figures (the 20 training and 12 held-out-context scenarios) is
-  answered C with exactly the published share, e.g. IR_prison 77/300.
-* Any other 2x2 scenario (the doubled games, a user's own game or context) follows a logit response
-  model fitted by maximum likelihood (small ridge penalty) to those 32 published cells::
+* A scenario with published teacher figures (the 20 training, 12 held-out-context and 20 doubled-game
+  scenarios) is answered C with the published share as its *expected* rate: each answer is a draw, so
+  300 answers give Binomial(300, rate) C answers (IR_prison: 77/300 expected, about 77 ± 7 drawn).
+* Any other 2x2 scenario (a user's own game or context) follows a logit response model fitted by
+  maximum likelihood (small ridge penalty) to the 32 published cells of the original games::
 
       logit P(C) = alpha[context] + b_greed * greed + b_fear * fear
       greed = (T - R) / (max - min),  fear = (P - S) / (max - min)
 
-  greed and fear are the two incentives to defect, scale-free so a doubled game maps onto its
-  original class. ``alpha[context]`` is the fitted prosociality of a published context; a new
-  context uses its YAML ``prosociality`` value when given, otherwise the mean of the fitted ones.
+  greed and fear are the two incentives to defect, normalised by the payoff range. The model is
+  scale-free, so it cannot express what the published teacher does with doubled payoffs (0.15 less C
+  on average); that is why the doubled cells use their published rates and stay out of the fit.
+  ``alpha[context]`` is the fitted prosociality of a published context; a new context uses its YAML
+  ``prosociality`` value when given, otherwise the mean of the fitted ones.
 * Published rates are at the paper's temperature 0.8; at temperature t the logit is scaled by 0.8 / t
   (t = 0 answers the majority action deterministically).
 * Public goods games: the published teacher donated $7 of $10 every time; another game gets
@@ -39,6 +42,9 @@ from stratdistill.scenarios import PublicGoodsGame, Scenario, TwoByTwoGame, load
 from stratdistill.teachers.motivations import compose_donation_motivation, compose_motivation
 
 PAPER_TEMPERATURE = 0.8
+# Part of the evaluation-teacher key: bump when the stand-in's rates change (2: doubled games at their
+# published rates instead of the scale-free model's), so that no cached answer outlives its rates.
+STAND_IN_VERSION = 2
 _EPS = 1e-4  # keeps published 0/300 cells finite under temperature scaling
 
 
@@ -73,6 +79,7 @@ class LogitResponseModel:
 def fitted_model(ridge: float = 0.05) -> LogitResponseModel:
     """Fit the logit response model to the published teacher counts (deterministic, ~10 ms)."""
     df = paper_counts()
+    df = df[df["split"] != "doubled_games"]  # see the module docstring
     lib = load_library()
     ctxs = sorted(df["context"].unique())
     x = np.array([incentives(lib.games[g]) for g in df["game"]])
@@ -135,8 +142,9 @@ class ReferenceTeacher:
     @property
     def description(self) -> str:
         return (
-            "offline STAND-IN teacher (not a language model): samples C at the published LLaMa2-70b rates "
-            "where the paper reports them, elsewhere by a logit response model fitted to those rates"
+            "offline STAND-IN teacher (not a language model): draws C with the published LLaMa2-70b rate as "
+            "its expected rate where the paper reports one, elsewhere from a logit response model fitted "
+            "to those rates; its motivations are composed from templates"
         )
 
     def render(self, messages: list[dict[str, str]]) -> str:
