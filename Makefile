@@ -8,7 +8,8 @@ SERVER_STAMP := $(VENV)/.installed-server
 # A real OpenAI-compatible server for the teacher tests (serves the SmolLM2 GGUF on loopback).
 LLAMA_CPP := llama-cpp-python[server]==0.3.36
 
-.PHONY: help setup setup-server run test test-all lint bench clean-cache test-cluster cluster-up cluster-down
+.PHONY: help setup setup-server run test test-all lint bench clean-cache test-cluster cluster-up cluster-down \
+	gpu-deps gpu-check
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
@@ -59,6 +60,16 @@ bench: setup  ## benchmarks: shared-prefix training vs TRL, exact vs sampled eva
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/eval_cost.py
 	$(BIN)/python bench/generation.py
+
+# The GPU machine has no .venv (its python3 holds torch): gpu-check uses the venv only where there is one.
+GPU_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_CHECK_OUT ?= gpu_check.json
+
+gpu-deps: setup  ## download into .gpu-deps/ what the GPU machine lacks (wheels, student tokenizer; <= 60 MiB)
+	bash scripts/fetch_gpu_deps.sh
+
+gpu-check:  ## GPU check, one JSON (gpu_check.json); CUDA: realistic size, < 9 min on an H200; CPU: toy, ~1 min
+	$(GPU_PY) scripts/gpu_check.py --out $(GPU_CHECK_OUT)
 
 clean-cache:  ## delete cached stage artifacts (they are rebuilt on the next run)
 	rm -rf .cache/stratdistill

@@ -75,3 +75,31 @@ def perturbed_lora(model):
         if "lora_B" in n:
             p.data.normal_(0, 0.02)
     return peft_model
+
+
+@pytest.fixture(scope="session")
+def tiny_student(tmp_path_factory) -> Path:
+    """The default student's tokenizer on a small random Llama: a real chat template, seconds per step."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from stratdistill.students import load_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-student")
+    tok = load_tokenizer(compose_cfg().student, MODEL_CACHE)
+    tok.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder

@@ -172,3 +172,36 @@ def test_decision_pack_reads_each_games_decision_as_a_separate_pass_would(lora) 
             assert torch.allclose(rows[i], ref, atol=1e-4), i
     # a pack over the length limit is split, never truncated
     assert len(build_decision_packs([group], max_length=len(alone[0]) + 300)) > 1
+
+
+def test_gradient_checkpointing_keeps_the_pack_loss_and_grads_exact(lora) -> None:
+    """train.gradient_checkpointing recomputes each layer in the backward pass (non-reentrant, as
+    finetune sets it): the 4-D pack mask and position ids must reach the recomputation unchanged."""
+    model, tok = lora
+    examples = _examples(ANSWERS)
+    (pack,), _ = build_packs(examples, tok, pack_size=8, max_length=4096)
+    model.zero_grad()
+    ref = pack_loss(model, PackCollator(torch.float32)([pack]))
+    ref.backward()
+    ref_grads = _lora_grads(model)
+    mlp = model.get_base_model().model.layers[0].mlp  # runs inside the checkpointed layer
+    calls, forward = [], mlp.forward
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return forward(*args, **kwargs)
+
+    mlp.forward = counted  # an instance attribute: a hook would not see the recomputation
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    try:
+        model.zero_grad()
+        packed = pack_loss(model, PackCollator(torch.float32)([pack]))
+        packed.backward()
+    finally:
+        model.gradient_checkpointing_disable()
+        del mlp.forward
+    assert len(calls) == 2  # the layer ran again in the backward pass: checkpointing was on
+    assert torch.allclose(packed, ref, rtol=1e-6)
+    for name, g in ref_grads.items():
+        assert torch.allclose(_lora_grads(model)[name], g, rtol=1e-4, atol=1e-7), name

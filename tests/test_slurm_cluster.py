@@ -334,3 +334,38 @@ def test_a_job_slurm_will_never_start_is_cancelled_and_reported(work: Path) -> N
     for job in _job_ids(work):
         state = _sacct(job)[0][1]
         assert state.startswith(("CANCELLED", "FAILED")), state  # nothing left waiting in the queue
+
+
+def test_a_data_parallel_job_trains_on_two_tasks_and_rank0_writes_the_report(work: Path) -> None:
+    """tasks_per_node=2: submitit starts two tasks, each a torch rank (gloo here: the GPUs are fake)."""
+    proc = _run(
+        work,
+        "slurm_student_4gpu",
+        "hydra.launcher.tasks_per_node=2",
+        "hydra.launcher.gpus_per_node=2",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=6",
+        *SMOKE,
+        timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    (job,) = _job_ids(work)
+    rows = _ended(job.split("_")[0])
+    assert [r[1] for r in rows] == ["COMPLETED"], rows
+    folder = work / "sweep" / ".submitit" / job
+    rank0, rank1 = ((folder / f"{job}_{task}_log.out").read_text() for task in (0, 1))
+    assert "[distributed] SLURM task 0 of 2" in rank0 and "[distributed] SLURM task 1 of 2" in rank1
+    assert "[finetune] wrote" in rank0 and "[finetune] using" in rank1  # both trained, rank 0 published
+    assert "[rank 1] training done" in rank1
+    (adapter,) = (work / "cache" / "finetune").glob("*/adapter/provenance.json")
+    assert json.loads(adapter.read_text())["data_parallel_ranks"] == 2
+    (report,) = (work / "sweep").glob("0_*/report.md")
+    assert "and 1 more data-parallel rank(s)" in report.read_text()
+
+
+def test_tasks_per_node_that_differs_from_the_gpus_is_refused_before_submission(work: Path) -> None:
+    proc = _run(work, "slurm_student_4gpu", "hydra.launcher.tasks_per_node=2", *SMOKE)
+    assert proc.returncode == 2
+    assert "tasks_per_node=2 with gpus_per_node=4" in proc.stderr
+    assert _job_ids(work) == []

@@ -81,6 +81,10 @@ class ArtifactStore:
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 
+    def staging_path(self, stage: str, key: str) -> Path:
+        """Where a stage builds before publication (kept after a crash, so that the stage resumes)."""
+        return self.root / stage / f"{key}.partial"
+
     def get(self, stage: str, key: str) -> Artifact | None:
         p = self.path(stage, key)
         if not (p / MANIFEST).is_file():
@@ -120,7 +124,7 @@ class ArtifactStore:
                 log(f"[{stage}] reusing {found.path} (built by another process)")
                 return found
             final = self.path(stage, key)
-            staging = final.with_name(f"{key}.partial")
+            staging = self.staging_path(stage, key)
             staging.mkdir(parents=True, exist_ok=True)
             started = time.time()
             extra = producer(staging) or {}
@@ -139,6 +143,36 @@ class ArtifactStore:
             os.replace(staging, final)
             log(f"[{stage}] wrote {final}")
             return Artifact(stage, key, final, reused=False)
+
+    def wait_for(
+        self,
+        stage: str,
+        spec: dict[str, Any],
+        poll_s: float = 5.0,
+        log: Callable[[str], None] = print,
+        while_waiting: Callable[[Path], bool] | None = None,
+    ) -> Artifact:
+        """The artifact for ``spec`` once another process (rank 0 of a data-parallel run) publishes it.
+
+        ``while_waiting(staging_dir)`` is called at every poll; when it returns True it did the work
+        it was waiting for (e.g. joined the fine-tune), and we keep waiting for the publication.
+        """
+        key = content_key(stage, spec)
+        said = 0.0
+        started = time.time()
+        while (found := self.get(stage, key)) is None:
+            if while_waiting is not None and while_waiting(self.staging_path(stage, key)):
+                while_waiting = None
+                continue
+            if time.time() - said >= 300:
+                log(
+                    f"[{stage}] waiting for rank 0 to publish {self.path(stage, key)} "
+                    f"({time.time() - started:.0f} s so far)"
+                )
+                said = time.time()
+            time.sleep(poll_s)
+        log(f"[{stage}] using {found.path} (built by rank 0)")
+        return found
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

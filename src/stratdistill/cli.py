@@ -62,6 +62,7 @@ def _print_summary(result) -> None:
 
 def run_from_hydra(cfg: DictConfig) -> float | None:
     """Run one config; return the first split's mean gap closed (a sweeper may optimise it)."""
+    from stratdistill.distributed import current_ranks
     from stratdistill.pipeline import run_pipeline
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
@@ -84,6 +85,8 @@ def run_from_hydra(cfg: DictConfig) -> float | None:
     except Exception:
         _in_slurm_job()
         raise
+    if result.report is None and not current_ranks().is_main:
+        return None  # a data-parallel rank other than 0: it trained; rank 0 prints the results
     if result.report is None:  # until=...: stopped after the stages asked for
         for name, art in result.artifacts.items():
             print(f"  {name:<18} {art.path}")

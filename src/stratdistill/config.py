@@ -130,7 +130,8 @@ class TrainConfig:
     grad_accum: int = 1
     shared_prefix: bool = True  # one prompt + K answers per sequence: exact, ~3x faster here
     max_length: int = 2048
-    precision: str = "fp32"  # fp32 | fp16 | bf16
+    precision: str = "fp32"  # fp32 | fp16 | bf16: autocast over float32 master weights (fp32: no autocast)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (less memory)
     save_steps: int = 20  # checkpoint every k optimiser steps (an interrupted fine-tune resumes)
     # Weight of the decision loss: cross-entropy, at the forced-choice decision point of each training
     # prompt, against the teacher's share of each action over *all* its parsed answers (the loss that
@@ -219,6 +220,8 @@ SUBSAMPLES = ("stratified", "first")
 TRACKERS = ("none", "jsonl", "wandb")
 TRACKER_MODES = (None, "online", "offline", "disabled")
 MAX_TEMPERATURE = 5.0
+# Backends whose API refuses hotter sampling: vLLM's SamplingParams and the OpenAI API allow [0, 2].
+BACKEND_MAX_TEMPERATURE = {"vllm": 2.0, "openai": 2.0}
 UNTIL = ("teacher", "finetune")
 
 
@@ -344,7 +347,12 @@ def validate(cfg: Any, hardware: bool = True) -> None:
         value = OmegaConf.select(cfg, key)
         _check(value in allowed, key, value, f"one of {list(allowed)}")
     t = cfg.temperature.teacher
-    _check(0 <= t <= MAX_TEMPERATURE, "temperature.teacher", t, f"a number in [0, {MAX_TEMPERATURE}]")
+    t_max = BACKEND_MAX_TEMPERATURE.get(cfg.teacher.backend)
+    if t_max is None:
+        _check(0 <= t <= MAX_TEMPERATURE, "temperature.teacher", t, f"a number in [0, {MAX_TEMPERATURE}]")
+    else:
+        bound = f"a number in [0, {t_max}] with teacher.backend={cfg.teacher.backend} (its API refuses more)"
+        _check(0 <= t <= t_max, "temperature.teacher", t, bound)
     _check(
         cfg.teacher.backend in TEACHER_BACKENDS,
         "teacher.backend",
@@ -390,6 +398,14 @@ def validate(cfg: Any, hardware: bool = True) -> None:
         "a non-empty list of module names, e.g. [q_proj, v_proj]",
     )
     _check(cfg.train.learning_rate > 0, "train.learning_rate", cfg.train.learning_rate, "a number > 0")
+    # fp16 autocast casts bf16 weights to fp16, whose range (6.5e4) is far below bf16's: overflow
+    _check(
+        not (cfg.train.precision == "fp16" and cfg.student.dtype == "bfloat16"),
+        "train.precision",
+        cfg.train.precision,
+        "bf16 or fp32 for a student loaded in bfloat16 (fp16 autocast over bf16 weights can overflow; "
+        "use fp16 only with student.dtype=float16 or float32)",
+    )
     _check(
         cfg.train.epochs > 0 or cfg.train.max_steps > 0,
         "train.epochs",

@@ -54,12 +54,16 @@ def _answers_with_resamples(
     n: int,
     rng: np.random.Generator,
     max_resamples: int,
+    drawn: list[str] | None = None,
 ) -> list[tuple[str, list[str]]]:
     """n answers, each unparseable one asked for again (same prompt) up to ``max_resamples`` times.
 
+    ``drawn``: the first n answers when they were already asked for with ``rng`` (a batched call).
     Returns (final answer, earlier unparseable answers) per sample, so the dataset keeps every attempt.
     """
-    answers = [(raw, []) for raw in teacher.sample(sc, msgs, instruction, n, rng)]
+    if drawn is None:
+        drawn = teacher.sample(sc, msgs, instruction, n, rng)
+    answers: list[tuple[str, list[str]]] = [(raw, []) for raw in drawn]
     for _ in range(max_resamples):
         failed = [i for i, (raw, _) in enumerate(answers) if not parse_answer(sc, raw).ok]
         if not failed:
@@ -78,12 +82,14 @@ def _chunk_rows(
     n: int,
     seed: int,
     temperature: float,
-    purpose: str,
+    rng: np.random.Generator,
     max_resamples: int = 0,
+    drawn: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows for sample indices [first, first + n) of one scenario; the RNG depends only on the chunk."""
-    rng = scenario_rng(seed, f"{sc.key}#{first}", purpose)
-    answers = _answers_with_resamples(teacher, sc, msgs, instruction, n, rng, max_resamples)
+    """Rows for sample indices [first, first + n) of one scenario, with the chunk's own ``rng``.
+
+    ``drawn``: the chunk's first answers, when a batched call already asked for them with ``rng``."""
+    answers = _answers_with_resamples(teacher, sc, msgs, instruction, n, rng, max_resamples, drawn)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rows = []
     for i, (raw, earlier) in enumerate(answers, start=first):
@@ -138,23 +144,47 @@ def sample_teacher(
     stopped and ends with the same rows as an uninterrupted run (timestamps aside), exactly n per
     scenario and none twice. ``max_resamples`` > 0 asks again for answers that do not parse
     (``data.parse_failures=resample``).
+
+    A teacher with ``sample_many`` (vLLM's engine) gets the first answers of up to ``chunks_per_call``
+    chunks in one call, so a large engine is not left idle by one 50-answer chunk at a time; the chunks
+    are then finished (resamples) and written one by one, and each still draws only on its own RNG.
     """
-    rows: list[dict[str, Any]] = []
     jobs = [(sc, first) for sc in scenarios for first in range(0, n, chunk_size)]
-    for sc, first in tqdm(jobs, desc=f"teacher {purpose} ({len(scenarios)} scenarios)", unit="chunk"):
-        size = min(chunk_size, n - first)
-        path = None if chunk_dir is None else chunk_dir / f"{sc.key}.{first:06d}.jsonl"
-        if path is not None and path.is_file():
-            rows += read_jsonl(path)
-            continue
-        msgs = messages_for(sc, instruction, library)
-        chunk = _chunk_rows(
-            teacher, sc, msgs, instruction, first, size, seed, temperature, purpose, max_resamples
-        )
-        if path is not None:
-            write_jsonl(path, chunk)
-        rows += chunk
-    return rows
+    paths = [None if chunk_dir is None else chunk_dir / f"{sc.key}.{first:06d}.jsonl" for sc, first in jobs]
+    done = {i: read_jsonl(p) for i, p in enumerate(paths) if p is not None and p.is_file()}
+    todo = [i for i in range(len(jobs)) if i not in done]
+    per_call = getattr(teacher, "chunks_per_call", 1) if hasattr(teacher, "sample_many") else 1
+    desc = f"teacher {purpose} ({len(scenarios)} scenarios)"
+    with tqdm(total=len(jobs), initial=len(done), desc=desc, unit="chunk") as bar:
+        for start in range(0, len(todo), per_call):
+            group = todo[start : start + per_call]
+            asks = []
+            for i in group:
+                sc, first = jobs[i]
+                msgs = messages_for(sc, instruction, library)
+                rng = scenario_rng(seed, f"{sc.key}#{first}", purpose)  # depends only on the chunk
+                asks.append((sc, msgs, instruction, min(chunk_size, n - first), rng))
+            drawn = teacher.sample_many(asks) if per_call > 1 else [None] * len(group)
+            for i, (sc, msgs, _, size, rng), answers in zip(group, asks, drawn, strict=True):
+                first = jobs[i][1]
+                chunk = _chunk_rows(
+                    teacher,
+                    sc,
+                    msgs,
+                    instruction,
+                    first,
+                    size,
+                    seed,
+                    temperature,
+                    rng,
+                    max_resamples,
+                    answers,
+                )
+                if paths[i] is not None:
+                    write_jsonl(paths[i], chunk)
+                done[i] = chunk
+                bar.update()
+    return [row for i in range(len(jobs)) for row in done[i]]
 
 
 def write_samples(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -119,12 +119,36 @@ def trainable_model(model, train_cfg: Any, lora_cfg: Any):
     if train_cfg.method == "full":
         for p in model.parameters():
             p.requires_grad_(True)
-        return model
-    if train_cfg.method == "qlora":
-        from peft import prepare_model_for_kbit_training
+    else:
+        if train_cfg.method == "qlora":
+            from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    return lora_model(model, lora_cfg)
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        model = lora_model(model, lora_cfg)
+    fp32_master_weights(model)
+    return model
+
+
+def fp32_master_weights(model) -> int:
+    """Keep every trained weight in float32; return how many were upcast.
+
+    AdamW on bf16 weights rounds most updates away (bf16 keeps 8 significant bits: at lr 5e-5 an update
+    is below half a unit in the last place of a weight near 1). peft already creates LoRA weights in
+    float32 over a bf16 base; a fully fine-tuned bf16 student is upcast here, and ``train.precision=bf16``
+    then runs the forward pass in bf16 autocast over these float32 master weights.
+    """
+    import torch
+
+    upcast = 0
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+            upcast += p.numel()
+    if upcast:
+        print(
+            f"[finetune] {upcast:,} trained weights upcast to float32 (master weights for AdamW)", flush=True
+        )
+    return upcast
 
 
 def trainable_counts(model) -> tuple[int, int]:
@@ -157,14 +181,15 @@ def _shared_prefix_trainer_class():
     return SharedPrefixTrainer
 
 
-def last_complete_checkpoint(ckpt_dir: Path) -> Path | None:
+def last_complete_checkpoint(ckpt_dir: Path, delete_partial: bool = True) -> Path | None:
     """The newest checkpoint that was written to the end; partial ones (a job killed while saving,
-    e.g. preempted on SLURM) are deleted. The Trainer writes trainer_state.json last."""
+    e.g. preempted on SLURM) are deleted (by rank 0 only, in a data-parallel run). The Trainer writes
+    trainer_state.json last."""
     complete = []
     for folder in ckpt_dir.glob("checkpoint-*"):
         if (folder / "trainer_state.json").is_file():
             complete.append(folder)
-        else:
+        elif delete_partial:
             log.warning("deleting the incomplete checkpoint %s", folder)
             shutil.rmtree(folder, ignore_errors=True)
     return max(complete, key=lambda f: int(f.name.rsplit("-", 1)[-1]), default=None)
@@ -189,29 +214,34 @@ def finetune(
     weighted by ``train_cfg.decision_weight``, at ``decision_temperature``. Resumes from
     ``out_dir/checkpoints`` when a previous attempt left one there.
     """
-    import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
+    from stratdistill.distributed import current_ranks, job_device, keep_one_gpu
     from stratdistill.students import load_student
 
-    model, tok = load_student(student_cfg, cache_dir, quantize_4bit=train_cfg.method == "qlora")
+    ranks = current_ranks()
+    device = job_device(ranks)
+    model, tok = load_student(
+        student_cfg, cache_dir, quantize_4bit=train_cfg.method == "qlora", device=device
+    )
     model.train()
     # Seeded here, after loading: a load that converts the student first (a fresh cache) draws random
     # numbers for its empty model, and the same key must give the same LoRA initialisation either way.
     set_seed(seed)
     model = trainable_model(model, train_cfg, lora_cfg)
     # the exact strings the student is trained on, for audit (prompt rendered by its own chat template)
-    write_jsonl(
-        out_dir / "train_examples.jsonl",
-        [
-            {
-                "scenario": e["scenario"],
-                "prompt": render_chat(e["messages"], tok),
-                "completion": e["completion"],
-            }
-            for e in examples
-        ],
-    )
+    if ranks.is_main:
+        write_jsonl(
+            out_dir / "train_examples.jsonl",
+            [
+                {
+                    "scenario": e["scenario"],
+                    "prompt": render_chat(e["messages"], tok),
+                    "completion": e["completion"],
+                }
+                for e in examples
+            ],
+        )
     trainer_kwargs: dict[str, Any] = {}
     if train_cfg.shared_prefix:
         from stratdistill.packing import PackCollator, build_packs
@@ -284,11 +314,18 @@ def finetune(
         data_seed=seed,
         fp16=train_cfg.precision == "fp16",
         bf16=train_cfg.precision == "bf16",
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=device.type == "cpu",
         dataloader_num_workers=0,
         remove_unused_columns=False,
-        disable_tqdm=False,
+        disable_tqdm=not ranks.is_main,
+        # recomputes each layer in the backward pass; non-reentrant, so the packs' 4-D masks and
+        # position ids pass through unchanged and the loss stays exact (tests/test_packing.py)
+        gradient_checkpointing=bool(train_cfg.gradient_checkpointing),
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        # LoRA leaves the base's weights without gradients: nothing else goes unused
+        ddp_find_unused_parameters=False,
     )
+    keep_one_gpu(args)
     trainer = trainer_cls(
         model=model,
         args=args,
@@ -297,14 +334,13 @@ def finetune(
         callbacks=callbacks,
         **trainer_kwargs,
     )
-    last = last_complete_checkpoint(ckpt_dir)
+    last = last_complete_checkpoint(ckpt_dir, delete_partial=ranks.is_main)
     resume = last is not None
     if last is not None:
         print(f"[finetune] resuming from the last checkpoint, {last}", flush=True)
     result = trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+    trainer.accelerator.wait_for_everyone()  # every rank is past its last checkpoint read
     adapter_dir = out_dir / ("model" if train_cfg.method == "full" else "adapter")
-    model.save_pretrained(adapter_dir)
-    tok.save_pretrained(adapter_dir)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     info = {
         "examples": n_examples,
@@ -320,6 +356,11 @@ def finetune(
         "lora_alpha_used": None if train_cfg.method == "full" else lora_alpha,
         "chat_template": template_id(tok),
         "resumed": resume,
+        "device": str(device),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "precision": train_cfg.precision,
+        "data_parallel_ranks": ranks.world_size,
+        "gradient_checkpointing": bool(train_cfg.gradient_checkpointing),
         "decision_loss": {
             "weight": float(train_cfg.decision_weight),
             "temperature": float(decision_temperature),
@@ -327,6 +368,10 @@ def finetune(
             "decisions_trained": sum(len(p.decisions) for p in train_set) if train_cfg.shared_prefix else 0,
         },
     }
+    if not ranks.is_main:
+        return info  # rank 0 writes the artifact
+    model.save_pretrained(adapter_dir)
+    tok.save_pretrained(adapter_dir)
     atomic_write_json(adapter_dir / "provenance.json", {**provenance, **info})
     (out_dir / "log_history.json").write_text(json.dumps(trainer.state.log_history, indent=1))
     shutil.rmtree(ckpt_dir, ignore_errors=True)  # optimizer states are only needed to resume

@@ -32,6 +32,7 @@ from stratdistill.dataset import (
     write_samples,
 )
 from stratdistill.decision import decision_point
+from stratdistill.distributed import RankedStore, export_submitit_env, run_nonce
 from stratdistill.evaluate import ESTIMATOR_VERSION, evaluate_model
 from stratdistill.metrics import split_summary
 from stratdistill.prompts import PROMPT_VERSION, messages_for
@@ -291,12 +292,21 @@ def _decoding_key(cfg: Any) -> dict[str, Any] | None:
 
 
 def evaluate_student_stage(
-    cfg: Any, store: ArtifactStore, library: Library, scenarios: list[Scenario], tuned: TunedStudent | None
+    cfg: Any,
+    store: ArtifactStore,
+    library: Library,
+    scenarios: list[Scenario],
+    tuned: TunedStudent | None,
+    quantize_4bit: bool = False,
 ) -> Artifact:
+    """The base (``tuned=None``) or tuned student's estimates. ``quantize_4bit`` scores the base in NF4
+    as its QLoRA-tuned counterpart is, so that the measured change is training's alone."""
     instruction = cfg.eval.instruction
+    quantize_4bit = tuned.quantize_4bit if tuned else quantize_4bit
     spec = {
         "student": _c(cfg.student),
         "adapter": tuned.key if tuned else None,
+        **({"quantize_4bit": True} if quantize_4bit else {}),
         "method": cfg.eval.method,
         "estimator_version": ESTIMATOR_VERSION[cfg.eval.method],
         "decoding": _decoding_key(cfg),
@@ -309,14 +319,17 @@ def evaluate_student_stage(
         from stratdistill.students import load_student
 
         if tuned is None:
-            model, tok = load_student(cfg.student, cfg.cache_dir)
+            model, tok = load_student(cfg.student, cfg.cache_dir, quantize_4bit=quantize_4bit)
         else:
-            model, tok = load_student(
-                cfg.student, cfg.cache_dir, tuned.adapter, tuned.weights, tuned.quantize_4bit
-            )
+            model, tok = load_student(cfg.student, cfg.cache_dir, tuned.adapter, tuned.weights, quantize_4bit)
         rows = evaluate_model(model, tok, scenarios, library, instruction, label, cfg.eval, cfg.seed)
         write_jsonl(folder / RESULTS_FILE, rows)
-        return {"label": label}
+        weights = next(model.parameters())
+        return {
+            "label": label,
+            "device": str(weights.device),
+            "dtype": "nf4 (4-bit)" if quantize_4bit else str(weights.dtype).removeprefix("torch."),
+        }
 
     return store.build("evaluate", spec, produce)
 
@@ -389,6 +402,13 @@ def _report_meta(
             f"{method}; {ft.get('examples')} examples, {ft.get('steps')} steps, "
             f"lr {cfg.train.learning_rate}, mean train loss {ft.get('train_loss', float('nan')):.3f}"
         )
+        if "device" in ft:  # adapters built before devices were recorded lack it
+            ranks = ft.get("data_parallel_ranks", 1)
+            training += (
+                f"; trained on {ft['device']}"
+                + (f" and {ranks - 1} more data-parallel rank(s)" if ranks > 1 else "")
+                + f", weights {ft.get('dtype')}, precision {ft.get('precision')}"
+            )
         if cfg.train.decision_weight > 0:
             training += (
                 f"; decision loss (weight {cfg.train.decision_weight:g}, temperature "
@@ -411,6 +431,13 @@ def _report_meta(
             f"sampled ({e.samples} answers per scenario at temperature {e.temperature:g}, "
             f"repetition penalty {e.repetition_penalty:g}, parsed)"
         )
+    scored = [
+        f"{name.removeprefix('evaluate_')} on {m['device']} in {m['dtype']}"
+        for name in ("evaluate_base", "evaluate_tuned")
+        if name in artifacts and "device" in (m := artifacts[name].manifest)
+    ]
+    if scored:
+        estimator += "; students scored: " + ", ".join(scored)
     unparsed = {
         "drop": "left out of training and of the rates",
         "resample": f"asked again up to {cfg.data.max_resamples} times, then left out of training and rates",
@@ -455,15 +482,17 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
     """Run (or reuse) every stage for one config and write the report into ``output_dir``."""
     started = time.time()
     validate(cfg)  # every bad value fails here, before any model is loaded
+    ranks = export_submitit_env()
     out = Path(output_dir)
-    tracker = make_tracker(cfg.tracker, out)
+    # one run in the tracker: rank 0's (the others train the same model)
+    tracker = make_tracker(cfg.tracker if ranks.is_main else "none", out)
     try:
         tracker.log_params(_c(cfg))
         library = load_library(list(cfg.games.library_dirs), cfg.games.prompt_dir)
         train, eval_splits = resolve_split(library, cfg.split)
         if cfg.eval.splits is not None:
             eval_splits = {k: v for k, v in eval_splits.items() if k in set(cfg.eval.splits)}
-        store = ArtifactStore(cfg.cache_dir)
+        store = RankedStore(ArtifactStore(cfg.cache_dir), ranks, run_nonce(ranks))
         every_eval = _unique([s for ss in eval_splits.values() for s in ss])
 
         teacher_once = TeacherOnce(cfg)
@@ -482,10 +511,17 @@ def run_pipeline(cfg: Any, output_dir: str | Path) -> RunResult:
         else:
             adapter = finetune_stage(cfg, store, dataset, library, train, training_callbacks(tracker))
             tuned_student = TunedStudent.from_artifact(adapter, cfg.train.method)
-        if cfg.until == "finetune":
+        if cfg.until == "finetune" or not ranks.is_main:
             arts = {"generate": dataset, **({"finetune": adapter} if adapter else {})}
+            if not ranks.is_main:  # evaluation and the report are rank 0's
+                print(
+                    f"[rank {ranks.rank}] training done; rank 0 evaluates and writes the report", flush=True
+                )
+                return RunResult(None, pd.DataFrame(), {}, arts, time.time() - started)
             return _stopped(cfg, arts, started, tracker, out)
-        base_art = evaluate_student_stage(cfg, store, library, every_eval, None)
+        base_art = evaluate_student_stage(
+            cfg, store, library, every_eval, None, quantize_4bit=tuned_student.quantize_4bit
+        )
         tuned_art = evaluate_student_stage(cfg, store, library, every_eval, tuned_student)
 
         train_rows = load_samples(dataset.path)

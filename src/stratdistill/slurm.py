@@ -122,6 +122,12 @@ class SlurmLauncherBase(_StockSlurmLauncher):
                 "hydra/launcher=slurm_* submits with sbatch, which is not on PATH here "
                 "(run from a SLURM login node, or drop hydra/launcher= to run the sweep on this machine)"
             )
+        tasks, gpus = self.params.get("tasks_per_node") or 1, self.params.get("gpus_per_node")
+        if tasks > 1 and gpus and gpus != tasks:
+            raise _error(
+                f"hydra.launcher.tasks_per_node={tasks} with gpus_per_node={gpus}: a data-parallel job runs "
+                "one task per GPU, set them equal"
+            )
         executor = self._executor()
         sweep_dir = str(self.config.hydra.sweep.dir)
         job_params = []

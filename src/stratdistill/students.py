@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,13 @@ from stratdistill.artifacts import ArtifactStore, atomic_write_json, content_key
 from stratdistill.errors import ConfigError
 
 log = logging.getLogger(__name__)
-PAD_CANDIDATES = ("<|endoftext|>", "<pad>", "<|pad|>", "<unk>")
+# Tokens that tokenizers ship for padding, tried in this order. Llama-3.1 ships <|finetune_right_pad_id|>
+# for exactly this; the others are the usual names in GPT-2-, T5- and SentencePiece-style vocabularies.
+PAD_CANDIDATES = ("<|finetune_right_pad_id|>", "<|endoftext|>", "<pad>", "<|pad|>", "<unk>")
+# Added tokens that a vocabulary keeps spare (Llama-3's <|reserved_special_token_N|>, Gemma's <unusedN>):
+# their embeddings are never trained on real text, so one can stand in as padding without growing the
+# embedding matrix. Only whole "<...>" tokens count, so an ordinary word containing "unused" never does.
+SPARE_TOKEN_PATTERN = re.compile(r"^<\|?[^<>]*(reserved|unused)[^<>]*\|?>$", re.IGNORECASE)
 
 
 def _package_dir(package: str) -> Path:
@@ -101,23 +108,85 @@ def student_source(cfg: Any, cache_dir: str | Path) -> str:
     return cfg.model_id
 
 
-def ensure_distinct_pad(tokenizer) -> None:
-    """Give the tokenizer a pad token that is not eos.
+def _chat_template_text(tokenizer: Any) -> str:
+    """All of the tokenizer's chat template source, whether it ships one template or several by name."""
+    template = getattr(tokenizer, "chat_template", None)
+    if template is None:
+        return ""
+    if isinstance(template, str):
+        return template
+    if isinstance(template, dict):
+        return "\n".join(str(t) for t in template.values())
+    return "\n".join(str(t.get("template", t)) if isinstance(t, dict) else str(t) for t in template)
+
+
+def _pad_unusable(tokenizer: Any, token: str, token_id: int) -> str | None:
+    """Why ``token`` must not pad (None if it may).
+
+    Padding positions are masked out of attention and labels (-100) by position, never by id, so the pad
+    id itself can never become a label; but a token that the model *does* see in real sequences would
+    then also be the token that generation and batch code treat as padding. That rules out eos (the
+    stopping label), bos, and any token the chat template writes into every prompt.
+    """
+    if token_id == tokenizer.eos_token_id:
+        return "eos"
+    if token_id == tokenizer.bos_token_id:
+        return "bos"
+    if token in _chat_template_text(tokenizer):
+        return "used by the chat template"
+    return None
+
+
+def _spare_tokens(tokenizer: Any) -> list[tuple[str, int]]:
+    """(token, id) of every added token the vocabulary keeps spare (``SPARE_TOKEN_PATTERN``), by id."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return [(str(tok), idx) for idx, tok in sorted(added.items()) if SPARE_TOKEN_PATTERN.match(str(tok))]
+
+
+def ensure_distinct_pad(tokenizer: Any) -> None:
+    """Give the tokenizer a pad token that is not eos, taken from its existing vocabulary.
 
     With pad == eos, label masking of padding also masks the real eos label and the tuned model never
-    learns to stop. We reuse an existing special token when the vocabulary has one.
+    learns to stop. We first look for a token shipped for padding (``PAD_CANDIDATES``), then for a spare
+    reserved/unused special token (Llama-3 has no pad-like token but 250 reserved ones). We never add a
+    new token: that would grow the vocabulary past the model's embedding matrix, and every caller would
+    have to resize it (and train the new row). A tokenizer with neither is refused with one line.
     """
     if tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
         return
     vocab = tokenizer.get_vocab()
-    for cand in PAD_CANDIDATES:
-        if cand in vocab and vocab[cand] != tokenizer.eos_token_id:
-            tokenizer.pad_token = cand
-            return
+    known = [(cand, vocab[cand]) for cand in PAD_CANDIDATES if cand in vocab]
+    spare = _spare_tokens(tokenizer)
+    for source, candidates in (("known pad token", known), ("spare reserved/unused token", spare)):
+        for token, token_id in candidates:
+            if _pad_unusable(tokenizer, token, token_id) is None:
+                _set_pad(tokenizer, token, token_id, source)
+                return
+    rejected = [f"{t} ({_pad_unusable(tokenizer, t, i)})" for t, i in known + spare]
     raise ConfigError(
         "student.model_id",
         tokenizer.name_or_path,
-        f"a tokenizer with a spare special token usable as padding (none of {list(PAD_CANDIDATES)} found)",
+        "a tokenizer with a spare token usable as padding: searched for pad tokens "
+        f"{list(PAD_CANDIDATES)} and added tokens matching 'reserved'/'unused', excluding eos, bos and "
+        f"chat-template tokens; rejected: {rejected or 'none found'}; no new token is added, since that "
+        "would resize the embeddings",
+    )
+
+
+def _set_pad(tokenizer: Any, token: str, token_id: int, source: str) -> None:
+    """Set the pad token and check it took: setting a string that the tokenizer maps elsewhere would
+    silently pad with a different id (e.g. unk) than the one we vetted."""
+    tokenizer.pad_token = token
+    if tokenizer.pad_token_id != token_id:
+        raise RuntimeError(
+            f"pad token {token!r} resolved to id {tokenizer.pad_token_id}, expected {token_id}"
+        )
+    log.info(
+        "%s has no pad token distinct from eos: padding with %s %r (id %d)",
+        tokenizer.name_or_path,
+        source,
+        token,
+        token_id,
     )
 
 
@@ -167,24 +236,37 @@ def load_student(
     quantize_4bit: bool = False,
     device_map: str | None = None,
     role: str = "student",
+    device: Any = None,
 ):
     """(model, tokenizer) in eval mode: the base student, with a LoRA ``adapter`` applied when given, or
-    fully fine-tuned ``weights`` instead of the base; ``quantize_4bit`` loads the base in NF4 (QLoRA)."""
+    fully fine-tuned ``weights`` instead of the base; ``quantize_4bit`` loads the base in NF4 (QLoRA).
+
+    ``device`` (default: this process's, :func:`stratdistill.distributed.job_device`) is where the
+    weights are loaded, straight from disk; ``device_map`` (e.g. ``auto`` for a teacher spread over the
+    node's GPUs) replaces it. Without either, transformers would keep the model on the CPU of a GPU node.
+    """
+    import torch
     from transformers import AutoModelForCausalLM
+
+    from stratdistill.distributed import job_device
 
     src = str(weights) if weights is not None else student_source(cfg, cache_dir)
     tok = load_tokenizer(cfg, cache_dir, role)
+    device = torch.device(device) if device is not None else job_device()
     extra: dict[str, Any] = {}
     if quantize_4bit:
-        import torch
         from transformers import BitsAndBytesConfig
 
+        if device.type != "cuda" and not device_map:
+            key, value = ("train.method", "qlora") if role == "student" else (f"{role}.load_in_4bit", True)
+            raise ConfigError(key, value, "a CUDA GPU for 4-bit weights (bitsandbytes); none is visible")
         extra["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
         )
-        extra["device_map"] = device_map or {"": 0}
-    elif device_map:
+    if device_map:
         extra["device_map"] = device_map
+    elif device.type != "cpu":
+        extra["device_map"] = {"": device}
     with _load_errors(cfg, role):
         model = AutoModelForCausalLM.from_pretrained(
             src,

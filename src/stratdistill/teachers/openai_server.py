@@ -11,8 +11,15 @@ exponential backoff and jitter (``max_retries``), and reads ``Retry-After``. Wha
 * ``n`` samples per request, and a fallback for servers that answer ``n > 1`` with fewer choices
   (llama.cpp returns one): the shortfall is asked for one sample per request;
 * bounded concurrency: at most ``teacher.concurrency`` requests in flight;
-* a seed per request derived from the chunk's RNG, so servers that honour ``seed`` give the same
-  answers on a rerun.
+* seeds that never repeat within a chunk: vLLM gives the j-th sample of a request the seed ``seed + j``,
+  so each request's seed is the chunk's base seed (from the chunk's RNG, for the same answers on a rerun)
+  plus the number of samples the chunk asked for before it;
+* every sampling option the paper fixes is sent, never left to the server: a server fills an omitted
+  one with its own default, and vLLM's (``--generation-config auto``) are the model's
+  ``generation_config.json`` (e.g. top_p 0.8, top_k 20 for Qwen2.5). ``top_p``, ``presence_penalty``
+  and ``frequency_penalty`` are OpenAI API options; vLLM's own (``top_k``, ``min_p``,
+  ``repetition_penalty``) go in ``teacher.extra_body`` (the ``*_server`` configs set them);
+* greedy decoding (temperature 0) asks for one sample and repeats it: vLLM refuses ``n > 1`` when greedy.
 
 The API key is read from the environment variable named by ``teacher.api_key_env``; no config value
 holds it, so it is never in a config dump, a log line or an artifact.
@@ -22,15 +29,25 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
 
 from stratdistill.errors import ConfigError, TeacherStopped
 from stratdistill.scenarios import Scenario
+from stratdistill.teachers.vllm_engine import is_greedy
 
 # A local server needs no key, but the client insists on one.
 NO_KEY = "no-key"
+# Sampling options of the OpenAI API at their "off" values: pure sampling, as in the paper.
+PURE_SAMPLING = {"top_p": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0}
+
+
+def request_seeds(base: int, sizes: list[int], issued: int = 0) -> list[int]:
+    """One seed per request such that the requests' samples (seeds ``seed + j``, j < size) never share a
+    seed: each request starts where the samples asked for before it (``issued`` of them) end."""
+    return [base + start for start in list(accumulate(sizes, initial=issued))[:-1]]
 
 
 def render_messages(messages: list[dict[str, str]]) -> str:
@@ -50,6 +67,7 @@ class OpenAITeacher:
         self.revision = cfg.revision
         self.base_url = cfg.base_url
         self.temperature = temperature
+        self.greedy = is_greedy(temperature)
         self.max_new_tokens = cfg.max_new_tokens
         self.concurrency = cfg.concurrency
         self.n_per_request = cfg.n_per_request
@@ -67,7 +85,8 @@ class OpenAITeacher:
     def description(self) -> str:
         return (
             f"the language model {self.model} served at {self.base_url} (OpenAI-compatible API, at most "
-            f"{self.max_new_tokens} new tokens, extra sampling options {self.extra_body or 'none'})"
+            f"{self.max_new_tokens} new tokens, extra sampling options {self.extra_body or 'none'}"
+            f"{'; greedy: one answer per prompt, repeated for every sample' if self.greedy else ''})"
         )
 
     def preflight(self) -> None:
@@ -110,7 +129,7 @@ class OpenAITeacher:
                 messages=messages,
                 n=n,
                 temperature=self.temperature,
-                top_p=1.0,
+                **PURE_SAMPLING,
                 max_tokens=self.max_new_tokens,
                 seed=seed,
                 extra_body=self.extra_body or None,
@@ -132,18 +151,21 @@ class OpenAITeacher:
         n: int,
         rng: np.random.Generator,
     ) -> list[str]:
-        seed = int(rng.integers(2**31))  # request k of this chunk sends seed + k
-        issued = 0
+        seed = int(rng.integers(2**31))  # this chunk's samples get the seeds seed, seed + 1, ...
+        if self.greedy:
+            # Greedy: every sample is the same answer, and vLLM refuses n > 1 when greedy.
+            return self._batch(messages, [1], [seed])[:1] * n
+        issued = 0  # samples asked for so far (whether or not the server returned them all)
         texts: list[str] = []
         if self.n_supported is None and n > 1 and self.n_per_request > 1:
             asked = min(n, self.n_per_request)
             texts = self._batch(messages, [asked], [seed])
-            issued = 1
+            issued = asked
             self.n_supported = len(texts) >= asked
         while len(texts) < n:
             left = n - len(texts)
             per = self.n_per_request if self.n_supported else 1
             sizes = [min(per, left - i) for i in range(0, left, per)]
-            texts += self._batch(messages, sizes, list(range(seed + issued, seed + issued + len(sizes))))
-            issued += len(sizes)
+            texts += self._batch(messages, sizes, request_seeds(seed, sizes, issued))
+            issued += sum(sizes)
         return texts[:n]

@@ -8,6 +8,14 @@ We render the prompt with the model's own chat template (as the other backends d
 token ids, so the prompt stored with each row is exactly what the model read. The two pure functions below
 build the engine's and the request's arguments; they are what the unit tests check on machines
 without a GPU.
+
+Many chunks per ``generate`` call: one chunk (50 samples of one prompt) is far fewer sequences than a
+tensor-parallel engine runs at once, so :meth:`VLLMTeacher.sample_many` submits up to
+:data:`CHUNKS_PER_CALL` chunks together. The caller still writes each chunk on its own (resumable), and each
+chunk's seed comes from its own RNG, so its answers do not depend on the chunks it shared a call with.
+
+Greedy decoding (temperature 0): vLLM refuses ``n > 1`` (every sample would be the same answer), so one
+answer is generated per prompt and repeated ``n`` times; the teacher's description says so.
 """
 
 from __future__ import annotations
@@ -19,6 +27,20 @@ import numpy as np
 from stratdistill.errors import ConfigError
 from stratdistill.prompts import render_chat, template_id
 from stratdistill.scenarios import Scenario
+
+# Chunks submitted to one LLM.generate call: 32 x 50 = 1600 sequences keeps a tensor-parallel engine's
+# batch (max_num_seqs, 256-1024) full; a job killed mid-call loses at most this many chunks' work.
+CHUNKS_PER_CALL = 32
+# vLLM decodes greedily below this temperature (vllm.sampling_params._SAMPLING_EPS).
+GREEDY_BELOW = 1e-5
+
+# What ``sample`` takes: scenario, messages, instruction, n, the chunk's RNG.
+Request = tuple[Scenario, list[dict[str, str]], str, int, np.random.Generator]
+
+
+def is_greedy(temperature: float) -> bool:
+    """Whether vLLM treats ``temperature`` as greedy decoding (then it refuses n > 1)."""
+    return temperature < GREEDY_BELOW
 
 
 def engine_kwargs(cfg: Any, seed: int) -> dict[str, Any]:
@@ -42,12 +64,15 @@ def engine_kwargs(cfg: Any, seed: int) -> dict[str, Any]:
 
 def sampling_kwargs(cfg: Any, temperature: float, n: int, seed: int) -> dict[str, Any]:
     """Arguments of ``vllm.SamplingParams`` for one prompt's ``n`` samples: the paper's settings, pure
-    sampling (no top-k/top-p truncation), greedy at temperature 0."""
+    sampling (no top-k/top-p truncation). Greedy (temperature 0) asks for one sample, as vLLM requires
+    (``n must be 1 when using greedy sampling``); the caller repeats it. vLLM gives the j-th of the
+    ``n`` samples the seed ``seed + j``."""
+    greedy = is_greedy(temperature)
     return {
-        "n": n,
+        "n": 1 if greedy else n,
         "temperature": temperature,
         "top_p": 1.0,
-        "top_k": -1 if temperature > 0 else 1,
+        "top_k": 1 if greedy else -1,
         "repetition_penalty": cfg.repetition_penalty,
         "max_tokens": cfg.max_new_tokens,
         "seed": seed,
@@ -57,6 +82,7 @@ def sampling_kwargs(cfg: Any, temperature: float, n: int, seed: int) -> dict[str
 class VLLMTeacher:
     is_stand_in = False
     backend = "vllm"
+    chunks_per_call = CHUNKS_PER_CALL  # read by stratdistill.dataset.sample_teacher
 
     def __init__(self, cfg: Any, temperature: float, seed: int = 0) -> None:
         try:
@@ -72,6 +98,13 @@ class VLLMTeacher:
         self.name = cfg.name
         self.revision = cfg.revision
         self.temperature = temperature
+        self.greedy = is_greedy(temperature)
+        if self.greedy:
+            print(
+                f"[teacher] temperature {temperature} is greedy decoding: vLLM generates one answer per "
+                "prompt (it refuses n > 1 when greedy) and that answer is repeated for every sample",
+                flush=True,
+            )
         self.llm = vllm.LLM(**engine_kwargs(cfg, seed))
         self.tokenizer = self.llm.get_tokenizer()
 
@@ -80,7 +113,8 @@ class VLLMTeacher:
         return (
             f"the language model {self.cfg.model_id} through vLLM (tensor parallel "
             f"{self.cfg.tensor_parallel_size}, chat template {template_id(self.tokenizer)}, at most "
-            f"{self.cfg.max_new_tokens} new tokens, repetition penalty {self.cfg.repetition_penalty})"
+            f"{self.cfg.max_new_tokens} new tokens, repetition penalty {self.cfg.repetition_penalty}"
+            f"{'; greedy: one answer per prompt, repeated for every sample' if self.greedy else ''})"
         )
 
     def render(self, messages: list[dict[str, str]]) -> str:
@@ -94,10 +128,24 @@ class VLLMTeacher:
         n: int,
         rng: np.random.Generator,
     ) -> list[str]:
-        params = self._vllm.SamplingParams(
-            **sampling_kwargs(self.cfg, self.temperature, n, int(rng.integers(2**31)))
-        )
-        # Token ids, not text: vLLM would add a second BOS to a template that already starts with one.
-        ids = self.tokenizer(self.render(messages), add_special_tokens=False).input_ids
-        (request,) = self.llm.generate([{"prompt_token_ids": ids}], params, use_tqdm=False)
-        return [out.text for out in request.outputs]
+        (texts,) = self.sample_many([(scenario, messages, instruction, n, rng)])
+        return texts
+
+    def sample_many(self, requests: list[Request]) -> list[list[str]]:
+        """The answers to many chunks in one ``LLM.generate`` call, in the order of ``requests``.
+
+        Each request draws its seed from its own RNG exactly as :meth:`sample` does, so a chunk's answers
+        are the same whether it is generated alone or with others (and on a resumed run)."""
+        prompts, params = [], []
+        for _scenario, messages, _instruction, n, rng in requests:
+            seed = int(rng.integers(2**31))
+            params.append(self._vllm.SamplingParams(**sampling_kwargs(self.cfg, self.temperature, n, seed)))
+            # Token ids, not text: vLLM would add a second BOS to a template that already starts with one.
+            ids = self.tokenizer(self.render(messages), add_special_tokens=False).input_ids
+            prompts.append({"prompt_token_ids": ids})
+        replies = self.llm.generate(prompts, params, use_tqdm=False)
+        answers = []
+        for (_, _, _, n, _), reply in zip(requests, replies, strict=True):
+            texts = [out.text for out in reply.outputs]
+            answers.append(texts[:1] * n if self.greedy else texts)
+        return answers
