@@ -93,7 +93,7 @@ def build_examples(cfg, motivations: bool, steps: int, per_step: int, seed: int)
     train, _ = resolve_split(library, cfg.split)
     groups_per_scenario = math.ceil(steps / len(train))
     per_scenario = groups_per_scenario * per_step
-    teacher = ReferenceTeacher(name=cfg.teacher.name, temperature=cfg.temperature.teacher)
+    teacher = ReferenceTeacher(name=cfg.teacher.name)
     rows = sample_teacher(
         teacher,
         train,

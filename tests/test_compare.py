@@ -15,19 +15,12 @@ import yaml
 from omegaconf import OmegaConf
 
 from conftest import ROOT, compose_cfg
-from stratdistill.compare import (
-    CompareCallback,
-    ablation_effects,
-    load_sweep,
-    main,
-    planned_points,
-    split_estimates,
-    swept_keys,
-    write_comparison,
-)
+from stratdistill.compare import CompareCallback, main, write_comparison
 from stratdistill.report import summary_table, with_intervals
 from stratdistill.results import assemble
 from stratdistill.scenarios import PublicGoodsGame, load_library, resolve_split
+from stratdistill.sweep_folder import load_sweep, planned_points, swept_keys
+from stratdistill.sweep_stats import ablation_effects, split_estimates
 
 # gap share closed by each arm (the true effect of motivations=False is -30 points, of r=8 +5, r=16 +10)
 SHARE = {"True": 0.6, "False": 0.3}
@@ -142,6 +135,24 @@ def test_a_job_whose_overrides_are_spelled_otherwise_is_matched_by_its_number(
     assert points[4].folder == job and points[4].values["data.motivations"] == "True"
 
 
+def test_a_sweep_written_before_the_gap_closed_rename_still_loads(sweep: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    old = {"gap_closed": "improvement", "gap_closed_low": "improvement_low"}
+    old |= {"gap_closed_high": "improvement_high", "paper_gap_closed": "paper_improvement"}
+    for csv in copy.glob("*/results.csv"):
+        pd.read_csv(csv).rename(columns=old).to_csv(csv, index=False)
+    before, after = load_sweep(sweep), load_sweep(copy)
+    assert [p.status for p in after] == [p.status for p in before]
+    for a, b in zip(before, after, strict=True):
+        if a.results is not None:
+            pd.testing.assert_frame_equal(a.results, b.results)
+    estimates = (pd.DataFrame(split_estimates(p.results)) for p in (before[0], after[0]))
+    pd.testing.assert_frame_equal(*estimates)
+
+
 def test_intervals_are_those_of_the_runs_report(sweep: Path) -> None:
     points = load_sweep(sweep)
     estimates = split_estimates(points[0].results)
@@ -168,7 +179,7 @@ def test_effects_are_paired_over_the_points_that_finished(sweep: Path) -> None:
     assert mot["effect"] == pytest.approx(-30, abs=6)
     # by hand: the per-scenario difference between the two r=4 points
     a, b = points[0].results, points[1].results
-    a, b = (x[x["split"] == "in_sample"].set_index("scenario")["improvement"] for x in (a, b))
+    a, b = (x[x["split"] == "in_sample"].set_index("scenario")["gap_closed"] for x in (a, b))
     assert mot["effect"] == pytest.approx((b - a).dropna().mean())
     r16 = effects.loc[("lora.r", "16", "in_sample")]
     assert r16["reference"] == "4" and r16["pairs"] == 1

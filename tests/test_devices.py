@@ -77,8 +77,9 @@ def test_under_qlora_the_base_is_scored_in_4bit_like_the_tuned_student(
     """Before: base in bf16 on the CPU, tuned in NF4 on the GPU: the change included quantisation."""
     import stratdistill.students as students
     from stratdistill.artifacts import ArtifactStore
-    from stratdistill.pipeline import TunedStudent, evaluate_student_stage
     from stratdistill.scenarios import grid, load_library
+    from stratdistill.stages.evaluate import evaluate_student_stage
+    from stratdistill.stages.tuned_student import TunedStudent
 
     seen: list[bool] = []
 

@@ -27,7 +27,7 @@ from stratdistill.teachers import build_teacher
 
 cfg = compose_cfg(["teacher=smollm2_hf", "teacher.max_new_tokens=12", "teacher.batch_size=2"])
 lib = load_library()
-teacher = build_teacher(cfg.teacher, 0.8, {cache!r})
+teacher = build_teacher(cfg.teacher, {cache!r})
 scenarios = grid(lib, ["biz", "IR"], ["prison"], "x")
 sample_teacher(teacher, scenarios, lib, "action_motivation", {n}, 0, 0.8, "train", Path({chunks!r}), {chunk})
 """

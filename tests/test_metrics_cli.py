@@ -8,19 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from stratdistill.metrics import (
-    bootstrap_ci,
-    js_divergence,
-    two_proportion_ztest,
-    variance_decomposition,
-    welch_ttest_from_counts,
-)
-from stratdistill.metrics_cli import main, summarise_counts
-from stratdistill.reference import paper_counts, paper_donations
+from stratdistill.metrics import js_divergence, two_proportion_ztest
+from stratdistill.metrics_cli import main
+from stratdistill.reference import paper_counts
 
 N_BOOT = 200
 
@@ -69,10 +61,10 @@ def cli_json(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, dict]:
 )
 def test_cli_reproduces_paper_headlines(cli_json, split: str, every_n_300: bool, mean: float, median: float):
     g = cli_json[every_n_300]["groups"][split]
-    assert round(g["mean_improvement"]["estimate"], 2) == mean
-    assert round(g["median_improvement"]["estimate"], 2) == median
+    assert round(g["mean_gap_closed"]["estimate"], 2) == mean
+    assert round(g["median_gap_closed"]["estimate"], 2) == median
     assert g["n_scenarios"] == g["n_defined"] == (12 if split == "heldout_contexts" else 20)
-    for stat in ("mean_improvement", "median_improvement"):
+    for stat in ("mean_gap_closed", "median_gap_closed"):
         ci = g[stat]
         assert ci["low"] <= ci["estimate"] <= ci["high"]
         assert ci["n_valid"] == N_BOOT
@@ -84,12 +76,12 @@ def test_cli_json_per_scenario_rows(cli_json):
     ir = rows["IR_prison"]
     assert ir["group"] == "in_sample"
     assert ir["base_p"] == pytest.approx(254 / 300) and ir["teacher_p"] == pytest.approx(77 / 300)
-    assert ir["improvement"] == pytest.approx((221 - 254) / (77 - 254) * 100)
+    assert ir["gap_closed"] == pytest.approx((221 - 254) / (77 - 254) * 100)
     assert ir["z_base_tuned"] == pytest.approx(3.3173, abs=1e-3)
     # each row's own n: roomsharing_prison base had 295 answers, friendsharing_snowdrift teacher 299
     assert rows["roomsharing_prison"]["base_p"] == pytest.approx(261 / 295)
     assert rows["friendsharing_snowdrift"]["teacher_p"] == pytest.approx(231 / 299)
-    assert rows["team_delight"]["improvement"] == pytest.approx(200.0)
+    assert rows["team_delight"]["gap_closed"] == pytest.approx(200.0)
 
 
 def test_cli_json_nan_is_null(tmp_path: Path):
@@ -102,8 +94,8 @@ def test_cli_json_nan_is_null(tmp_path: Path):
     assert "NaN" not in res.stdout
     out = json.loads(res.stdout)
     assert list(out["groups"]) == ["all"]
-    assert out["scenarios"][0]["improvement"] is None
-    assert out["groups"]["all"]["mean_improvement"]["estimate"] is None
+    assert out["scenarios"][0]["gap_closed"] is None
+    assert out["groups"]["all"]["mean_gap_closed"]["estimate"] is None
 
 
 def test_cli_text_output(tmp_path: Path):
@@ -116,37 +108,6 @@ def test_cli_text_output(tmp_path: Path):
     summary = next(line for line in lines if line.startswith("in_sample ") and "46.65" in line)
     assert "32.33" in summary
     assert any(line.startswith("heldout_contexts ") and "18.26" in line for line in lines)
-
-
-def test_bootstrap_deterministic_for_a_seed():
-    df = paper_counts()
-    df = df[df["split"] == "heldout_contexts"]
-    a = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=3)
-    b = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=3)
-    c = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=4)
-    assert a == b
-    assert (a["low"], a["high"]) != (c["low"], c["high"])
-    assert a["estimate"] == pytest.approx(13.66, abs=0.005)
-    assert a["low"] < a["estimate"] < a["high"]
-    # a wider level gives a wider interval from the same replicates
-    w = bootstrap_ci(df, "median", n_boot=N_BOOT, seed=3, level=0.99)
-    assert w["low"] <= a["low"] and w["high"] >= a["high"]
-    # the same interval through summarise_counts
-    s = summarise_counts(df, n_boot=N_BOOT, seed=3)
-    assert s["groups"]["heldout_contexts"]["median_improvement"]["low"] == a["low"]
-
-
-def test_bootstrap_skips_zero_gap_scenarios():
-    rows = [
-        # base == teacher and both constant: the improvement is NaN in every replicate
-        {"base_c": 0, "base_n": 10, "tuned_c": 5, "tuned_n": 10, "teacher_c": 0, "teacher_n": 10},
-        {"base_c": 100, "base_n": 100, "tuned_c": 50, "tuned_n": 100, "teacher_c": 0, "teacher_n": 100},
-    ]
-    ci = bootstrap_ci(rows, "mean", n_boot=50, seed=0)
-    assert ci["estimate"] == 50.0 and ci["n_valid"] == 50
-    assert ci["low"] <= 50.0 <= ci["high"]
-    with pytest.raises(ValueError):
-        bootstrap_ci(rows, "mode", n_boot=10)  # type: ignore[arg-type]
 
 
 def test_two_proportion_ztest_by_hand():
@@ -166,19 +127,6 @@ def test_two_proportion_ztest_by_hand():
         two_proportion_ztest(0, 0, 1, 300)
 
 
-def test_welch_ttest_on_paper_donations():
-    d = paper_donations()
-    t, p = welch_ttest_from_counts(d["tuned"], d["base"])
-    expanded = [np.repeat(list(dist), list(dist.values())) for dist in (d["tuned"], d["base"])]
-    var = [x.var(ddof=1) / x.size for x in expanded]
-    assert t == pytest.approx((expanded[0].mean() - expanded[1].mean()) / math.sqrt(sum(var)))
-    assert t > 0 and p < 1e-6
-    t2, p2 = welch_ttest_from_counts(d["tuned"], d["teacher"])  # the teacher always gave 7
-    assert t2 < 0 and p2 < 1e-6
-    assert all(math.isnan(x) for x in welch_ttest_from_counts({7: 10}, {7: 5}))
-    assert welch_ttest_from_counts({7: 10}, {5: 5}) == (math.inf, 0.0)
-
-
 def test_js_divergence_bounds():
     assert js_divergence([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == pytest.approx(0.0, abs=1e-12)
     assert js_divergence([1, 0], [0, 1]) == pytest.approx(1.0)
@@ -189,34 +137,6 @@ def test_js_divergence_bounds():
     assert js_divergence([2, 2], [1, 1]) == pytest.approx(0.0, abs=1e-12)  # counts are normalised
     with pytest.raises(ValueError):
         js_divergence([1, 0], [1, 0, 0])
-
-
-def test_variance_decomposition_game_only():
-    games = {"prison": 0.2, "snowdrift": 0.4, "staghunt": 0.7, "delight": 0.9}
-    rows = [{"context": c, "game": g, "p_c": v} for c in ("IR", "biz", "team") for g, v in games.items()]
-    vd = variance_decomposition(pd.DataFrame(rows))
-    assert vd["share_game"] == pytest.approx(1.0)
-    assert vd["share_context"] == pytest.approx(0.0, abs=1e-12)
-    assert vd["share_residual"] == pytest.approx(0.0, abs=1e-12)
-    assert (vd["n_contexts"], vd["n_games"]) == (3, 4)
-
-
-def test_variance_decomposition_additive_by_hand():
-    # y = a_context + b_game + e: shares from the textbook formulas
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=5), rng.normal(size=4)
-    y = a[:, None] + b[None, :] + rng.normal(scale=0.3, size=(5, 4))
-    rows = [{"context": f"c{i}", "game": f"g{j}", "v": y[i, j]} for i in range(5) for j in range(4)]
-    vd = variance_decomposition(pd.DataFrame(rows), value="v")
-    ss_t = ((y - y.mean()) ** 2).sum()
-    assert vd["share_context"] == pytest.approx(4 * ((y.mean(axis=1) - y.mean()) ** 2).sum() / ss_t)
-    assert vd["share_game"] == pytest.approx(5 * ((y.mean(axis=0) - y.mean()) ** 2).sum() / ss_t)
-    assert vd["share_context"] + vd["share_game"] + vd["share_residual"] == pytest.approx(1.0)
-    assert 0 < vd["p_context"] < 1 and 0 < vd["p_game"] < 1
-    with pytest.raises(ValueError, match="missing"):
-        variance_decomposition(pd.DataFrame(rows[:-1]), value="v")
-    with pytest.raises(ValueError, match="more than once"):
-        variance_decomposition(pd.DataFrame([*rows, rows[0]]), value="v")
 
 
 HEADER = "scenario,base_c,base_n,tuned_c,tuned_n,teacher_c,teacher_n"

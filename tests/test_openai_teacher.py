@@ -98,7 +98,7 @@ def key(monkeypatch):
 
 
 def test_served_answers_come_back_parsed_with_n_fallback(server, key, tmp_path: Path) -> None:
-    teacher = build_teacher(_teacher_cfg(server, n_per_request=4), temperature=0.8)
+    teacher = build_teacher(_teacher_cfg(server, n_per_request=4))
     (sc,) = grid(LIB, ["biz"], ["prison"], "x")
     rows = sample_teacher(teacher, [sc], LIB, "action_motivation", 5, 0, 0.8, "train", tmp_path / "chunks")
     # llama.cpp answers n=4 with one choice: the teacher notices and asks one sample per request.
@@ -111,12 +111,12 @@ def test_served_answers_come_back_parsed_with_n_fallback(server, key, tmp_path: 
 
 def test_bad_server_settings_fail_before_the_run_in_one_line(server, key, monkeypatch) -> None:
     with pytest.raises(ConfigError, match=r"^teacher.base_url=.*reachable"):
-        build_teacher(_teacher_cfg(_free_port(), max_retries=0), temperature=0.8)
+        build_teacher(_teacher_cfg(_free_port(), max_retries=0))
     with pytest.raises(ConfigError, match=r"^teacher.model_id='llama-9000'.*smollm2-135m-instruct"):
-        build_teacher(_teacher_cfg(server, model_id="llama-9000"), temperature=0.8)
+        build_teacher(_teacher_cfg(server, model_id="llama-9000"))
     monkeypatch.setenv(KEY_ENV, "sk-wrong")
     with pytest.raises(ConfigError) as err:
-        build_teacher(_teacher_cfg(server), temperature=0.8)
+        build_teacher(_teacher_cfg(server))
     message = str(err.value)
     assert message.startswith(f"{KEY_ENV}='(hidden)'") and "401" in message and "\n" not in message
     assert "sk-wrong" not in message
@@ -177,17 +177,22 @@ def test_server_errors_are_retried_with_backoff(server, key) -> None:
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
         port = proxy.server_address[1]
-        teacher = build_teacher(_teacher_cfg(port, max_retries=3, n_per_request=1), temperature=0.8)
+        teacher = build_teacher(_teacher_cfg(port, max_retries=3, n_per_request=1))
         (sc,) = grid(LIB, ["team"], ["staghunt"], "x")
         texts = teacher.sample(
-            sc, [{"role": "user", "content": "Say C or D."}], "action_only", 2, np.random.default_rng(0)
+            sc, [{"role": "user", "content": "Say C or D."}], "action_only", 2, np.random.default_rng(0), 0.8
         )
         assert len(texts) == 2 and _FlakyProxy.served_errors == 2
         _FlakyProxy.failures, _FlakyProxy.served_errors = 10, 0
-        no_retry = build_teacher(_teacher_cfg(port, max_retries=0, n_per_request=1), temperature=0.8)
+        no_retry = build_teacher(_teacher_cfg(port, max_retries=0, n_per_request=1))
         with pytest.raises(TeacherStopped, match="InternalServerError"):
             no_retry.sample(
-                sc, [{"role": "user", "content": "Say C or D."}], "action_only", 1, np.random.default_rng(0)
+                sc,
+                [{"role": "user", "content": "Say C or D."}],
+                "action_only",
+                1,
+                np.random.default_rng(0),
+                0.8,
             )
     finally:
         proxy.shutdown()
@@ -199,7 +204,7 @@ def test_server_lost_mid_run_keeps_every_chunk_and_resumes(tmp_path: Path) -> No
     scenarios = grid(LIB, ["biz", "IR"], ["prison"], "x")
     chunks = tmp_path / "chunks"
     cfg = _teacher_cfg(port, max_retries=0, n_per_request=1)
-    teacher = build_teacher(cfg, temperature=0.8)
+    teacher = build_teacher(cfg)
     sample = teacher.sample
     calls = []
 
@@ -218,7 +223,7 @@ def test_server_lost_mid_run_keeps_every_chunk_and_resumes(tmp_path: Path) -> No
         before = {p.name: p.read_text() for p in chunks.glob("*.jsonl")}
         proc = _start_server(port)
         rows = sample_teacher(
-            build_teacher(cfg, temperature=0.8),
+            build_teacher(cfg),
             scenarios,
             LIB,
             "action_only",

@@ -26,7 +26,7 @@ def test_published_scenarios_are_sampled_at_the_published_rate(key: str) -> None
     row = PUBLISHED.loc[key]
     p = row["teacher_c"] / row["teacher_n"]
     n = 2000
-    answers = ReferenceTeacher().sample(_scenario(key), [], "action_only", n, np.random.default_rng(7))
+    answers = ReferenceTeacher().sample(_scenario(key), [], "action_only", n, np.random.default_rng(7), 0.8)
     share = sum(parse_action(a).value == "C" for a in answers) / n
     se = math.sqrt(max(p * (1 - p), 1e-4) / n)
     assert abs(share - p) < 4 * se + 1e-9, f"{key}: {share:.3f} vs published {p:.3f}"
@@ -34,7 +34,7 @@ def test_published_scenarios_are_sampled_at_the_published_rate(key: str) -> None
 
 def test_motivated_answers_parse_to_the_sampled_action_in_the_papers_format() -> None:
     sc = _scenario("biz_prison")
-    answers = ReferenceTeacher().sample(sc, [], "action_motivation", 200, np.random.default_rng(0))
+    answers = ReferenceTeacher().sample(sc, [], "action_motivation", 200, np.random.default_rng(0), 0.8)
     parsed = [parse_action(a) for a in answers]
     assert all(p.ok for p in parsed)
     assert all(
@@ -46,8 +46,8 @@ def test_motivated_answers_parse_to_the_sampled_action_in_the_papers_format() ->
 def test_sampling_is_seeded() -> None:
     sc = _scenario("team_staghunt")
     t = ReferenceTeacher()
-    assert t.sample(sc, [], "action_motivation", 30, np.random.default_rng(3)) == t.sample(
-        sc, [], "action_motivation", 30, np.random.default_rng(3)
+    assert t.sample(sc, [], "action_motivation", 30, np.random.default_rng(3), 0.8) == t.sample(
+        sc, [], "action_motivation", 30, np.random.default_rng(3), 0.8
     )
 
 
@@ -93,26 +93,6 @@ def test_temperature_sharpens_or_flattens_around_the_published_rate() -> None:
 
 def test_donation_game_as_published() -> None:
     (sc,) = grid(LIB, [], ["donation"], "x")
-    answers = ReferenceTeacher().sample(sc, [], "action_motivation", 50, np.random.default_rng(1))
+    answers = ReferenceTeacher().sample(sc, [], "action_motivation", 50, np.random.default_rng(1), 0.8)
     assert {parse_donation(a).value for a in answers} == {7}
     assert all(a.startswith("I would donate $7.") for a in answers)
-
-
-def test_the_stand_ins_version_is_in_the_evaluation_teachers_key(monkeypatch, tmp_path) -> None:
-    """Its rates are code: a cached answer to a doubled game must not outlive the rates that drew it."""
-    import stratdistill.pipeline as pipeline
-    from conftest import compose_cfg
-    from stratdistill.artifacts import ArtifactStore
-    from stratdistill.scenarios import resolve_split
-
-    specs = []
-    monkeypatch.setattr(ArtifactStore, "build", lambda self, stage, spec, produce: specs.append(spec))
-    monkeypatch.setattr(pipeline, "cooperation_rates", lambda rows: {})
-    monkeypatch.setattr(pipeline, "load_samples", lambda path: [])
-    cfg = compose_cfg()
-    _, evals = resolve_split(LIB, cfg.split)
-    dataset = type("A", (), {"path": tmp_path})
-    pipeline.evaluate_teacher_stage(cfg, ArtifactStore(tmp_path), LIB, evals["doubled_games"], dataset)
-    monkeypatch.setattr(pipeline, "STAND_IN_VERSION", 99)
-    pipeline.evaluate_teacher_stage(cfg, ArtifactStore(tmp_path), LIB, evals["doubled_games"], dataset)
-    assert specs[0]["stand_in_version"] != specs[1]["stand_in_version"]

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import compose_cfg
 from stratdistill.report import summary_table, write_report
-from stratdistill.report_figures import improvement_bars
-from stratdistill.results import assemble
+from stratdistill.report_figures import gap_closed_bars
+from stratdistill.results import RESULTS_CSV, assemble, read_results, two_by_two
 from stratdistill.scenarios import PublicGoodsGame, load_library, resolve_split
 
 META = {
@@ -64,8 +64,8 @@ def synthetic_results(constant_student: bool = False) -> pd.DataFrame:
 def test_undefined_values_are_na_and_counted(tmp_path: Path) -> None:
     results = synthetic_results()
     row = results.set_index("scenario")
-    assert math.isnan(row.loc["IR_prison", "improvement"])  # base == teacher: no gap
-    assert math.isnan(row.loc["sports_prison", "improvement"])  # the student gave no parseable answer
+    assert math.isnan(row.loc["IR_prison", "gap_closed"])  # base == teacher: no gap
+    assert math.isnan(row.loc["sports_prison", "gap_closed"])  # the student gave no parseable answer
     assert row.loc["sports_prison", "js_tuned_teacher"] is None or math.isnan(
         row.loc["sports_prison", "js_tuned_teacher"]
     )
@@ -79,13 +79,13 @@ def test_undefined_values_are_na_and_counted(tmp_path: Path) -> None:
 
 def test_undefined_gaps_are_not_drawn_as_zero_bars(tmp_path: Path, monkeypatch) -> None:
     results = synthetic_results()
-    results["improvement_low"] = results["improvement_high"] = math.nan
+    results["gap_closed_low"] = results["gap_closed_high"] = math.nan
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)
     df = results[results["split"] == "in_sample"]
-    improvement_bars(df, "in_sample", tmp_path / "bars.png")
+    gap_closed_bars(df, "in_sample", tmp_path / "bars.png")
     (ax,) = figures[0].axes
-    assert len(ax.patches) == df["improvement"].notna().sum() == 19
+    assert len(ax.patches) == df["gap_closed"].notna().sum() == 19
     assert any(t.get_text() == "n/a" for t in ax.texts)
 
 
@@ -115,3 +115,27 @@ def test_wording_follows_the_run(tmp_path: Path) -> None:
     assert "expected rates" in text and "cannot show transfer of reasoning" in text
     assert "exactly the published" not in text
     assert "**One seed** (seed=0)" in text and "sweep=seeds" in text
+
+
+def test_results_csv_names_the_metric_gap_closed_and_old_columns_still_read(tmp_path: Path) -> None:
+    write_report(synthetic_results(), META, tmp_path)
+    written = pd.read_csv(tmp_path / RESULTS_CSV)
+    assert {"gap_closed", "gap_closed_low", "gap_closed_high", "paper_gap_closed"} <= set(written.columns)
+    assert not any("improvement" in c for c in written.columns)
+    old = written.rename(
+        columns={
+            "gap_closed": "improvement",
+            "gap_closed_low": "improvement_low",
+            "gap_closed_high": "improvement_high",
+            "paper_gap_closed": "paper_improvement",
+        }
+    )
+    old.to_csv(tmp_path / "old.csv", index=False)
+    pd.testing.assert_frame_equal(read_results(tmp_path / "old.csv"), written)
+
+
+def test_two_by_two_leaves_out_the_public_goods_rows() -> None:
+    results = synthetic_results()
+    two = two_by_two(results)
+    assert set(two["kind"]) == {"2x2"}
+    assert len(two) == len(results) - (results["kind"] == "public_goods").sum() > 0

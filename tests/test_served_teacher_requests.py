@@ -46,14 +46,14 @@ class _FakeClient:
         )
 
 
-def _teacher(monkeypatch, config: str, temperature: float = 0.8, choices: int | None = None, **overrides):
+def _teacher(monkeypatch, config: str, choices: int | None = None, **overrides):
     import openai
 
     client = _FakeClient(choices)
     monkeypatch.setattr(openai, "OpenAI", lambda **kwargs: client)
     extra = ["teacher.model_id=m", "teacher.base_url=http://127.0.0.1:8000/v1"] if config == "openai" else []
     cfg = compose_cfg([f"teacher={config}", *extra, *[f"teacher.{k}={v}" for k, v in overrides.items()]])
-    return OpenAITeacher(cfg.teacher, temperature), client
+    return OpenAITeacher(cfg.teacher), client
 
 
 def _sampled_seeds(client: _FakeClient) -> list[int]:
@@ -74,7 +74,9 @@ def test_no_two_samples_of_a_generation_share_a_seed(monkeypatch, tmp_path, choi
 
 def test_requests_carry_every_sampling_option_the_server_would_otherwise_fill(monkeypatch) -> None:
     teacher, client = _teacher(monkeypatch, "llama3_70b_instruct_server")
-    teacher.sample(None, [{"role": "user", "content": "C or D?"}], "action_only", 3, np.random.default_rng(0))
+    teacher.sample(
+        None, [{"role": "user", "content": "C or D?"}], "action_only", 3, np.random.default_rng(0), 0.8
+    )
     (request,) = client.requests
     assert request["temperature"] == 0.8 and request["top_p"] == 1.0
     assert request["presence_penalty"] == 0.0 and request["frequency_penalty"] == 0.0
@@ -82,15 +84,22 @@ def test_requests_carry_every_sampling_option_the_server_would_otherwise_fill(mo
     assert request["extra_body"] == {"repetition_penalty": 1.1, "top_k": -1, "min_p": 0.0}
     # a hosted API gets only OpenAI API options (it refuses unknown ones)
     hosted, client = _teacher(monkeypatch, "openai")
-    hosted.sample(None, [{"role": "user", "content": "C or D?"}], "action_only", 3, np.random.default_rng(0))
+    hosted.sample(
+        None, [{"role": "user", "content": "C or D?"}], "action_only", 3, np.random.default_rng(0), 0.8
+    )
     assert client.requests[0]["extra_body"] is None and client.requests[0]["top_p"] == 1.0
 
 
 def test_greedy_served_teacher_asks_one_answer_and_repeats_it(monkeypatch) -> None:
-    teacher, client = _teacher(monkeypatch, "llama3_70b_instruct_server", temperature=0.0)
+    teacher, client = _teacher(monkeypatch, "llama3_70b_instruct_server")
     texts = teacher.sample(
-        None, [{"role": "user", "content": "C or D?"}], "action_only", 5, np.random.default_rng(0)
+        None, [{"role": "user", "content": "C or D?"}], "action_only", 5, np.random.default_rng(0), 0.0
     )
     assert len(texts) == 5 and len(set(texts)) == 1
     assert [r["n"] for r in client.requests] == [1]
-    assert "greedy" in teacher.description
+    assert "greedy" in teacher.describe(0.0) and "greedy" not in teacher.describe(0.8)
+    # the same client samples at another temperature on the next call
+    teacher.sample(
+        None, [{"role": "user", "content": "C or D?"}], "action_only", 3, np.random.default_rng(0), 0.8
+    )
+    assert client.requests[-1]["temperature"] == 0.8 and client.requests[-1]["n"] == 3

@@ -14,18 +14,9 @@ from conftest import compose_cfg, run_launch
 from stratdistill.artifacts import ArtifactStore, write_jsonl
 from stratdistill.config import validate
 from stratdistill.errors import ConfigError
-from stratdistill.tracking import (
-    JsonlTracker,
-    NoTracker,
-    TrainerMetricsCallback,
-    WandbTracker,
-    log_pipeline,
-    make_tracker,
-    read_offline_run,
-    run_id,
-    training_callbacks,
-    wandb_mode,
-)
+from stratdistill.tracking import JsonlTracker, NoTracker, WandbTracker, make_tracker, run_id, wandb_mode
+from stratdistill.tracking_policy import TrainerMetricsCallback, log_pipeline, training_callbacks
+from stratdistill.wandb_offline import read_offline_run
 
 matplotlib.use("Agg")
 
@@ -93,7 +84,7 @@ def _fake_run(root: Path) -> tuple[dict, pd.DataFrame, dict, Path]:
                 "teacher": 0.6,
                 "base": 0.2,
                 "tuned": 0.4,
-                "improvement": 50.0,
+                "gap_closed": 50.0,
                 "bridging": 0.5,
                 "base_valid_mass": 0.9,
                 "tuned_valid_mass": 0.95,
@@ -275,3 +266,14 @@ def test_a_run_stopped_early_logs_what_it_has(offline: Path) -> None:
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["type"] for x in lines if x["kind"] == "artifact"] == ["dataset", "model"]
     assert [x["name"] for x in lines if x["kind"] == "table"] == ["generations"]
+
+
+def test_the_pipeline_and_the_readme_still_find_the_moved_names_in_tracking() -> None:
+    import stratdistill.tracking as tracking
+    import stratdistill.tracking_policy as policy
+    import stratdistill.wandb_offline as offline
+
+    assert tracking.log_pipeline is policy.log_pipeline
+    assert tracking.training_callbacks is policy.training_callbacks
+    assert tracking.TrainerMetricsCallback is policy.TrainerMetricsCallback
+    assert tracking.read_offline_run is offline.read_offline_run

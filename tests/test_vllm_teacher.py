@@ -64,7 +64,7 @@ def test_missing_vllm_is_a_clear_error() -> None:
     from stratdistill.teachers import build_teacher
 
     with pytest.raises(ConfigError, match=r"^teacher.backend='vllm'.*pip install"):
-        build_teacher(compose_cfg(["teacher=llama2_70b_chat_vllm"]).teacher, 0.8)
+        build_teacher(compose_cfg(["teacher=llama2_70b_chat_vllm"]).teacher)
 
 
 def test_paper_teachers_compose_as_served_models() -> None:
@@ -128,10 +128,10 @@ def fake_vllm(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", module)
 
 
-def _vllm_teacher(temperature: float):
+def _vllm_teacher():
     from stratdistill.teachers import build_teacher
 
-    return build_teacher(compose_cfg(["teacher=llama3_70b_instruct_vllm"]).teacher, temperature)
+    return build_teacher(compose_cfg(["teacher=llama3_70b_instruct_vllm"]).teacher)
 
 
 def _no_time(rows: list[dict]) -> list[dict]:
@@ -139,12 +139,25 @@ def _no_time(rows: list[dict]) -> list[dict]:
 
 
 def test_greedy_vllm_teacher_asks_one_answer_per_prompt_and_says_so(fake_vllm, capsys, tmp_path) -> None:
-    teacher = _vllm_teacher(temperature=0.0)
+    teacher = _vllm_teacher()
     (sc,) = grid(LIB, ["biz"], ["prison"], "x")
     rows = sample_teacher(teacher, [sc], LIB, "action_motivation", 120, 0, 0.0, "train", tmp_path / "c")
     assert len(rows) == 120 and len({r["raw"] for r in rows}) == 1  # greedy: one answer, repeated
     assert [r["sample_index"] for r in rows] == list(range(120))
-    assert "greedy" in capsys.readouterr().out and "greedy" in teacher.description
+    assert "greedy" in capsys.readouterr().out and "greedy" in teacher.describe(0.0)
+    assert "greedy" not in teacher.describe(0.8)  # the same engine, sampling
+
+
+def test_one_vllm_engine_serves_every_temperature(fake_vllm, tmp_path) -> None:
+    """The temperature is per call: a sweep reuses the loaded engine, and each call's requests carry
+    their own temperature (a greedy call after a sampled one asks one answer per prompt)."""
+    teacher = _vllm_teacher()
+    (sc,) = grid(LIB, ["biz"], ["prison"], "x")
+    hot = sample_teacher(teacher, [sc], LIB, "action_motivation", 60, 0, 1.2, "train")
+    greedy = sample_teacher(teacher, [sc], LIB, "action_motivation", 60, 0, 0.0, "train")
+    assert len({r["raw"] for r in hot}) == 60 and len({r["raw"] for r in greedy}) == 1
+    assert {r["temperature"] for r in hot} == {1.2} and {r["temperature"] for r in greedy} == {0.0}
+    assert len(teacher.llm.calls) == 2  # one engine, one generate call per generation
 
 
 def test_vllm_teacher_sends_many_chunks_per_generate_call_and_still_writes_each_chunk(
@@ -157,7 +170,7 @@ def test_vllm_teacher_sends_many_chunks_per_generate_call_and_still_writes_each_
 
     def run(folder, per_call: int) -> tuple[list[dict], list[int]]:
         monkeypatch.setattr(VLLMTeacher, "chunks_per_call", per_call, raising=False)
-        teacher = _vllm_teacher(temperature=0.8)
+        teacher = _vllm_teacher()
         rows = sample_teacher(teacher, scenarios, LIB, "action_motivation", 120, 0, 0.8, "train", folder)
         return rows, teacher.llm.calls
 

@@ -92,7 +92,11 @@ class ArtifactStore:
         return Artifact(stage, key, p, reused=True)
 
     @contextlib.contextmanager
-    def _lock(self, stage: str, key: str) -> Iterator[None]:
+    def lock(self, stage: str, key: str) -> Iterator[None]:
+        """Hold the per-key file lock of ``<stage>/<key>`` (exclusive; the OS drops it if we die).
+
+        Public because other caches under the same root (the converted student in ``models/``) take
+        the same kind of lock, so concurrent jobs convert once."""
         lock_path = self.root / stage / f"{key}.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with lock_path.open("w") as fh:
@@ -118,7 +122,7 @@ class ArtifactStore:
         if found is not None:
             log(f"[{stage}] reusing {found.path}")
             return found
-        with self._lock(stage, key):
+        with self.lock(stage, key):
             found = self.get(stage, key)  # another process may have built it while we waited
             if found is not None:
                 log(f"[{stage}] reusing {found.path} (built by another process)")

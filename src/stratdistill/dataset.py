@@ -12,7 +12,7 @@ import hashlib
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -22,6 +22,9 @@ from stratdistill.errors import ConfigError
 from stratdistill.parsing import parse_action, parse_donation, split_action_and_motivation
 from stratdistill.prompts import messages_for
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario
+
+if TYPE_CHECKING:
+    from stratdistill.teachers.base import Teacher
 
 SAMPLES_FILE = "samples.jsonl"
 SCHEMA_VERSION = 1
@@ -47,34 +50,37 @@ def parse_answer(scenario: Scenario, raw: str):
 
 
 def _answers_with_resamples(
-    teacher,
+    teacher: Teacher,
     sc: Scenario,
     msgs: list[dict[str, str]],
     instruction: str,
     n: int,
     rng: np.random.Generator,
+    temperature: float,
     max_resamples: int,
     drawn: list[str] | None = None,
 ) -> list[tuple[str, list[str]]]:
-    """n answers, each unparseable one asked for again (same prompt) up to ``max_resamples`` times.
+    """n answers at ``temperature``, each unparseable one asked for again (same prompt) up to
+    ``max_resamples`` times.
 
     ``drawn``: the first n answers when they were already asked for with ``rng`` (a batched call).
     Returns (final answer, earlier unparseable answers) per sample, so the dataset keeps every attempt.
     """
     if drawn is None:
-        drawn = teacher.sample(sc, msgs, instruction, n, rng)
+        drawn = teacher.sample(sc, msgs, instruction, n, rng, temperature)
     answers: list[tuple[str, list[str]]] = [(raw, []) for raw in drawn]
     for _ in range(max_resamples):
         failed = [i for i, (raw, _) in enumerate(answers) if not parse_answer(sc, raw).ok]
         if not failed:
             break
-        for i, raw in zip(failed, teacher.sample(sc, msgs, instruction, len(failed), rng), strict=True):
+        again = teacher.sample(sc, msgs, instruction, len(failed), rng, temperature)
+        for i, raw in zip(failed, again, strict=True):
             answers[i] = (raw, [*answers[i][1], answers[i][0]])
     return answers
 
 
 def _chunk_rows(
-    teacher,
+    teacher: Teacher,
     sc: Scenario,
     msgs: list[dict[str, str]],
     instruction: str,
@@ -89,7 +95,9 @@ def _chunk_rows(
     """Rows for sample indices [first, first + n) of one scenario, with the chunk's own ``rng``.
 
     ``drawn``: the chunk's first answers, when a batched call already asked for them with ``rng``."""
-    answers = _answers_with_resamples(teacher, sc, msgs, instruction, n, rng, max_resamples, drawn)
+    answers = _answers_with_resamples(
+        teacher, sc, msgs, instruction, n, rng, temperature, max_resamples, drawn
+    )
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rows = []
     for i, (raw, earlier) in enumerate(answers, start=first):
@@ -110,9 +118,9 @@ def _chunk_rows(
                 "attempts": 1 + len(earlier),
                 "unparsed_attempts": earlier,
                 "teacher": teacher.name,
-                "teacher_revision": getattr(teacher, "revision", None),
-                "teacher_is_stand_in": bool(getattr(teacher, "is_stand_in", False)),
-                "backend": getattr(teacher, "backend", "reference"),
+                "teacher_revision": teacher.revision,
+                "teacher_is_stand_in": teacher.is_stand_in,
+                "backend": teacher.backend,
                 "temperature": temperature,
                 "seed": seed,
                 "sample_index": i,
@@ -124,7 +132,7 @@ def _chunk_rows(
 
 
 def sample_teacher(
-    teacher,
+    teacher: Teacher,
     scenarios: list[Scenario],
     library: Library,
     instruction: str,
@@ -136,7 +144,7 @@ def sample_teacher(
     chunk_size: int = CHUNK_SIZE,
     max_resamples: int = 0,
 ) -> list[dict[str, Any]]:
-    """n answers per scenario from ``teacher``, parsed, as dataset rows.
+    """n answers per scenario from ``teacher`` at ``temperature``, parsed, as dataset rows.
 
     Answers are produced in chunks of ``chunk_size`` whose randomness depends only on (seed, scenario,
     first index). With ``chunk_dir`` every finished chunk is written there atomically and chunks already
@@ -145,15 +153,16 @@ def sample_teacher(
     scenario and none twice. ``max_resamples`` > 0 asks again for answers that do not parse
     (``data.parse_failures=resample``).
 
-    A teacher with ``sample_many`` (vLLM's engine) gets the first answers of up to ``chunks_per_call``
-    chunks in one call, so a large engine is not left idle by one 50-answer chunk at a time; the chunks
-    are then finished (resamples) and written one by one, and each still draws only on its own RNG.
+    The first answers of up to ``teacher.chunks_per_call`` chunks are asked for in one ``sample_many``
+    call (vLLM's engine takes 32), so a large engine is not left idle by one 50-answer chunk at a time;
+    the chunks are then finished (resamples) and written one by one, and each still draws only on its
+    own RNG.
     """
     jobs = [(sc, first) for sc in scenarios for first in range(0, n, chunk_size)]
     paths = [None if chunk_dir is None else chunk_dir / f"{sc.key}.{first:06d}.jsonl" for sc, first in jobs]
     done = {i: read_jsonl(p) for i, p in enumerate(paths) if p is not None and p.is_file()}
     todo = [i for i in range(len(jobs)) if i not in done]
-    per_call = getattr(teacher, "chunks_per_call", 1) if hasattr(teacher, "sample_many") else 1
+    per_call = max(1, teacher.chunks_per_call)
     desc = f"teacher {purpose} ({len(scenarios)} scenarios)"
     with tqdm(total=len(jobs), initial=len(done), desc=desc, unit="chunk") as bar:
         for start in range(0, len(todo), per_call):
@@ -164,7 +173,7 @@ def sample_teacher(
                 msgs = messages_for(sc, instruction, library)
                 rng = scenario_rng(seed, f"{sc.key}#{first}", purpose)  # depends only on the chunk
                 asks.append((sc, msgs, instruction, min(chunk_size, n - first), rng))
-            drawn = teacher.sample_many(asks) if per_call > 1 else [None] * len(group)
+            drawn = teacher.sample_many(asks, temperature)
             for i, (sc, msgs, _, size, rng), answers in zip(group, asks, drawn, strict=True):
                 first = jobs[i][1]
                 chunk = _chunk_rows(

@@ -320,8 +320,11 @@ def finetune(
         disable_tqdm=not ranks.is_main,
         # recomputes each layer in the backward pass; non-reentrant, so the packs' 4-D masks and
         # position ids pass through unchanged and the loss stays exact (tests/test_packing.py)
-        gradient_checkpointing=bool(train_cfg.gradient_checkpointing),
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **(
+            {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+            if train_cfg.gradient_checkpointing
+            else {}
+        ),
         # LoRA leaves the base's weights without gradients: nothing else goes unused
         ddp_find_unused_parameters=False,
     )

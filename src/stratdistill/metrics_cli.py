@@ -1,6 +1,6 @@
-"""``python -m stratdistill.metrics COUNTS.csv``: the statistics of :mod:`stratdistill.metrics` for a
-table of counts you already have, with the no-learning baselines and shift-proof metrics of
-:mod:`stratdistill.transfer` beside the paper's mean gap closed.
+"""``python -m stratdistill.metrics COUNTS.csv``: the statistics of :mod:`stratdistill.metrics` and
+:mod:`stratdistill.stats` for a table of counts you already have, with the no-learning baselines and
+shift-proof metrics of :mod:`stratdistill.transfer` beside the paper's mean gap closed.
 
 One row per scenario with ``scenario,base_c,base_n,tuned_c,tuned_n,teacher_c,teacher_n``; optional
 ``split`` groups the summaries, optional ``context`` and ``game`` add the variance decomposition and the
@@ -20,20 +20,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stratdistill.formatting import ci, fmt, pvalue
 from stratdistill.metrics import (
     ALL_GROUP,
     COUNT_COLUMNS,
     MODELS,
     REQUIRED_COLUMNS,
     CountsError,
-    _check_count_columns,
-    bootstrap_ci,
     bridging,
-    improvement,
+    check_count_columns,
+    gap_closed,
     split_summary,
     two_proportion_ztest,
-    variance_decomposition,
 )
+from stratdistill.stats import N_BOOT, bootstrap_ci, variance_decomposition
 
 
 def validate_counts(df: pd.DataFrame) -> pd.DataFrame:
@@ -59,7 +59,7 @@ def validate_counts(df: pd.DataFrame) -> pd.DataFrame:
     for i, s in enumerate(out["scenario"]):
         if s in ("", "nan", "None"):
             raise CountsError("empty; allowed: a scenario name", i + 1, None, "scenario")
-    counts = _check_count_columns(out)
+    counts = check_count_columns(out)
     for col in COUNT_COLUMNS:
         out[col] = counts[col]
     if "split" in out.columns:
@@ -79,7 +79,7 @@ def validate_counts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise_counts(
-    df: pd.DataFrame, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    df: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95
 ) -> dict[str, Any]:
     """Everything the command line prints, as a dict (floats may be NaN).
 
@@ -89,8 +89,8 @@ def summarise_counts(
     row's own n.
 
     Returns {"denominators", "n_boot", "seed", "level", "scenarios": [per scenario: shares,
-    improvement, bridging, z tests base vs tuned and tuned vs teacher], "groups": {group: {n_scenarios,
-    n_defined, mean_improvement and median_improvement (each {estimate, low, high, n_valid}),
+    gap_closed, bridging, z tests base vs tuned and tuned vs teacher], "groups": {group: {n_scenarios,
+    n_defined, mean_gap_closed and median_gap_closed (each {estimate, low, high, n_valid}),
     mean_bridging, median_bridging, variance (per model, or absent)}}}.
     """
     data = validate_counts(df)
@@ -107,7 +107,7 @@ def summarise_counts(
                 **{f"{m}_c": int(row[f"{m}_c"]) for m in MODELS},
                 **{f"{m}_n": int(row[f"{m}_n"]) for m in MODELS},
                 **{f"{m}_p": p[m] for m in MODELS},
-                "improvement": improvement(p["base"], p["tuned"], p["teacher"]),
+                "gap_closed": gap_closed(p["base"], p["tuned"], p["teacher"]),
                 "bridging": bridging(p["base"], p["tuned"], p["teacher"]),
                 "z_base_tuned": z_bt,
                 "p_base_tuned": p_bt,
@@ -119,12 +119,12 @@ def summarise_counts(
     for g in pd.unique(data["group"]):
         sub = data[data["group"] == g]
         rows = [s for s in scenarios if s["group"] == g]
-        imp = split_summary(s["improvement"] for s in rows)
+        gaps = split_summary(s["gap_closed"] for s in rows)
         brg = split_summary(s["bridging"] for s in rows)
-        entry: dict[str, Any] = {"n_scenarios": len(rows), "n_defined": imp["n"]}
+        entry: dict[str, Any] = {"n_scenarios": len(rows), "n_defined": gaps["n"]}
         for stat in ("mean", "median"):
             ci = bootstrap_ci(sub, stat=stat, n_boot=n_boot, seed=seed, level=level)
-            entry[f"{stat}_improvement"] = {k: ci[k] for k in ("estimate", "low", "high", "n_valid")}
+            entry[f"{stat}_gap_closed"] = {k: ci[k] for k in ("estimate", "low", "high", "n_valid")}
         entry["mean_bridging"], entry["median_bridging"] = brg["mean"], brg["median"]
         if "context" in sub.columns and "game" in sub.columns:
             entry["variance"] = _group_variance(sub)
@@ -198,42 +198,29 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def _f(x: float, spec: str) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    text = format(x, spec)
-    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.000"
-
-
-def _fp(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return "<1e-4" if p < 1e-4 else f"{p:.4f}"
-
-
 def format_summary(summary: dict[str, Any]) -> str:
     """The readable report of ``summarise_counts``."""
     rows = summary["scenarios"]
-    lines = [f"Per scenario (shares of C use {summary['denominators']}; improvement in %)"]
+    lines = [f"Per scenario (shares of C use {summary['denominators']}; gap closed in %)"]
     w = max([len("scenario"), *(len(s["scenario"]) for s in rows)])
     gw = max([len("group"), *(len(s["group"]) for s in rows)])
     head = (
-        f"{'scenario':<{w}}  {'group':<{gw}}  {'base':>6} {'tuned':>6} {'teacher':>7}  {'improv.':>8} "
+        f"{'scenario':<{w}}  {'group':<{gw}}  {'base':>6} {'tuned':>6} {'teacher':>7}  {'gap %':>8} "
         f"{'bridging':>8}  {'z b-t':>6} {'p':>7}  {'z t-T':>6} {'p':>7}"
     )
     lines += [head, "-" * len(head)]
     for s in rows:
         lines.append(
             f"{s['scenario']:<{w}}  {s['group']:<{gw}}  {s['base_p']:>6.3f} {s['tuned_p']:>6.3f} "
-            f"{s['teacher_p']:>7.3f}  {_f(s['improvement'], '.2f'):>8} {_f(s['bridging'], '.3f'):>8}  "
-            f"{_f(s['z_base_tuned'], '.2f'):>6} {_fp(s['p_base_tuned']):>7}  "
-            f"{_f(s['z_tuned_teacher'], '.2f'):>6} {_fp(s['p_tuned_teacher']):>7}"
+            f"{s['teacher_p']:>7.3f}  {fmt(s['gap_closed'], 2):>8} {fmt(s['bridging'], 3):>8}  "
+            f"{fmt(s['z_base_tuned'], 2):>6} {pvalue(s['p_base_tuned'], 4):>7}  "
+            f"{fmt(s['z_tuned_teacher'], 2):>6} {pvalue(s['p_tuned_teacher'], 4):>7}"
         )
     lines.append("z b-t: base vs tuned, z t-T: tuned vs teacher (pooled two-proportion z-tests, two-sided)")
     pct = f"{summary['level'] * 100:g}%"
     lines += [
         "",
-        f"Per group (improvement in %; {pct} percentile intervals from {summary['n_boot']} parametric "
+        f"Per group (gap closed in %; {pct} percentile intervals from {summary['n_boot']} parametric "
         f"bootstrap replicates, seed {summary['seed']})",
     ]
     gw = max([len("group"), *(len(g) for g in summary["groups"])])
@@ -243,18 +230,18 @@ def format_summary(summary: dict[str, Any]) -> str:
     )
     lines += [head, "-" * len(head)]
     for g, e in summary["groups"].items():
-        mi, me = e["mean_improvement"], e["median_improvement"]
+        mi, me = e["mean_gap_closed"], e["median_gap_closed"]
         n_txt = (
             f"{e['n_defined']}"
             if e["n_defined"] == e["n_scenarios"]
             else f"{e['n_defined']}/{e['n_scenarios']}"
         )
         lines.append(
-            f"{g:<{gw}}  {n_txt:>9}  {_f(mi['estimate'], '.2f'):>7}  "
-            f"{'[' + _f(mi['low'], '.2f') + ', ' + _f(mi['high'], '.2f') + ']':<18}  "
-            f"{_f(me['estimate'], '.2f'):>7}  "
-            f"{'[' + _f(me['low'], '.2f') + ', ' + _f(me['high'], '.2f') + ']':<18}  "
-            f"{_f(e['mean_bridging'], '.3f'):>13}"
+            f"{g:<{gw}}  {n_txt:>9}  {fmt(mi['estimate'], 2):>7}  "
+            f"{ci(mi['low'], mi['high'], 2):<18}  "
+            f"{fmt(me['estimate'], 2):>7}  "
+            f"{ci(me['low'], me['high'], 2):<18}  "
+            f"{fmt(e['mean_bridging'], 3):>13}"
         )
     lines += [
         "",
@@ -266,9 +253,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines += [head, "-" * len(head)]
     for g, e in summary["groups"].items():
         for pred, m in e.get("baselines", {}).items():
-            cells = "  ".join(
-                f"{_f(m[c], '.2f' if c.startswith(('gap', 'mae')) else '.3f'):>8}" for c in cols
-            )
+            cells = "  ".join(f"{fmt(m[c], 2 if c.startswith(('gap', 'mae')) else 3):>8}" for c in cols)
             lines.append(f"{g:<{gw}}  {pred:<12}  {cells}")
     lines.append(
         "constant: the tuned mean everywhere; shift: base + the mean change; context_mean: the tuned mean "
@@ -285,8 +270,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         for g, v in var_groups.items():
             for m, d in v.items():
                 lines.append(
-                    f"{g:<{gw}}  {m:<7}  {_f(d['share_game'], '.3f'):>6}  "
-                    f"{_f(d['share_context'], '.3f'):>7}  {_f(d['share_residual'], '.3f'):>8}"
+                    f"{g:<{gw}}  {m:<7}  {fmt(d['share_game'], 3):>6}  "
+                    f"{fmt(d['share_context'], 3):>7}  {fmt(d['share_residual'], 3):>8}"
                 )
     return "\n".join(lines)
 
@@ -316,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m stratdistill.metrics",
         description=(
-            "Per-scenario improvement, bridging and z-tests, and per-split mean/median improvement with "
+            "Per-scenario gap closed, bridging and z-tests, and per-split mean/median gap closed with "
             "bootstrap intervals, from a CSV with columns "
             f"{','.join(REQUIRED_COLUMNS)} (optional: split, context, game)."
         ),
@@ -324,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("counts", help="CSV file, one row per scenario")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON (NaN as null)")
     parser.add_argument(
-        "--n-boot", type=_positive_int, default=2000, help="bootstrap replicates (default 2000)"
+        "--n-boot", type=_positive_int, default=N_BOOT, help="bootstrap replicates (default 2000)"
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--level", type=_level, default=0.95, help="interval level (default 0.95)")

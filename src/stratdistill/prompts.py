@@ -15,7 +15,7 @@ from typing import Literal
 
 from stratdistill.errors import ConfigError
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario, TwoByTwoGame
-from stratdistill.scenarios.games import _fmt
+from stratdistill.scenarios.games import format_game_number
 
 # Bump when any text below changes: it is part of every artifact hash, so cached data is never reused
 # with prompts it was not produced with.
@@ -54,8 +54,8 @@ def describe_two_by_two(game: TwoByTwoGame) -> str:
     for mine, theirs in (("C", "C"), ("C", "D"), ("D", "C"), ("D", "D")):
         lines.append(
             f"- If you choose {mine} and your coplayer chooses {theirs}, you get "
-            f"{_fmt(game.payoff(mine, theirs))} points and your coplayer gets "
-            f"{_fmt(game.payoff(theirs, mine))} points."
+            f"{format_game_number(game.payoff(mine, theirs))} points and your coplayer gets "
+            f"{format_game_number(game.payoff(theirs, mine))} points."
         )
     return "\n".join(lines)
 
@@ -68,9 +68,9 @@ def describe_public_goods(game: PublicGoodsGame) -> str:
         f"You are {game.player_name}. You and your {n_others} {game.group}, {names}, have "
         f"${game.endowment} each. Each of you decides privately how many whole dollars, from 0 to "
         f"{game.endowment}, to put into {game.setting}; you keep whatever you do not put in. The university "
-        f"multiplies the money in the fund by {_fmt(game.multiplier)} and the result is split equally among "
-        f"all {game.players} of you. Nobody talks about it beforehand, it happens only once, and your "
-        "relations with the others are neutral."
+        f"multiplies the money in the fund by {format_game_number(game.multiplier)} and the result is split "
+        f"equally among all {game.players} of you. Nobody talks about it beforehand, it happens only once, "
+        "and your relations with the others are neutral."
     )
 
 
@@ -114,9 +114,19 @@ def messages_for(
     ]
 
 
-def render_plain(messages: list[dict[str, str]]) -> str:
-    """A template-free rendering for models that have no tokenizer (the stand-in teacher)."""
-    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+def render_plain(messages: list[dict[str, str]], *, brackets: Literal["[]", "<>"] = "[]") -> str:
+    """The messages as one readable text without any chat template: each role on a line of its own, then
+    its content, messages separated by a blank line.
+
+    It is what a row stores as its prompt when no tokenizer of ours renders the messages: the stand-in
+    teacher has none, and an OpenAI-compatible server applies the model's template itself. The role is
+    written ``[user]`` by default and ``<user>`` with ``brackets="<>"`` (the served teacher's rows), so that
+    prompts stored before both teachers shared this function read exactly as they did.
+    """
+    if brackets not in ("[]", "<>"):
+        raise ValueError(f"brackets must be '[]' or '<>', got {brackets!r}")
+    left, right = brackets
+    return "\n\n".join(f"{left}{m['role']}{right}\n{m['content']}" for m in messages)
 
 
 def render_chat(messages: list[dict[str, str]], tokenizer) -> str:

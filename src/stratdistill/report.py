@@ -19,32 +19,33 @@ from typing import Any
 import pandas as pd
 
 from stratdistill.artifacts import atomic_write_text
-from stratdistill.formatting import fmt, md_table
-from stratdistill.metrics import bootstrap_ci, bootstrap_scenario_ci, split_summary, variance_decomposition
+from stratdistill.formatting import UNDEFINED, ci, md_table
+from stratdistill.metrics import split_summary
 from stratdistill.reference import PAPER_STUDENT, PAPER_TEACHER, PUBLISHED_GAP_CLOSED
-from stratdistill.report_figures import decomposition_figure, heatmap, improvement_bars, teacher_scatter
+from stratdistill.report_figures import decomposition_figure, gap_closed_bars, heatmap, teacher_scatter
 from stratdistill.report_summary import plain_summary
+from stratdistill.results import RESULTS_CSV, two_by_two
+from stratdistill.stats import N_BOOT, bootstrap_ci, bootstrap_scenario_ci, variance_decomposition
 from stratdistill.transfer import METRICS, PREDICTOR_LABELS, transfer_table
 
 MODELS = ("teacher", "base", "tuned")
 # Scored probabilities carry no sampling noise: in the bootstrap they enter as shares of this many answers.
 EXACT_PSEUDO_N = 10**6
-N_BOOT = 2000
 SCENARIO_COLUMNS = {
     "scenario": "scenario",
     "teacher": "teacher",
     "base": "base",
     "tuned": "tuned",
-    "improvement": "gap closed %",
-    "improvement_low": "CI low",
-    "improvement_high": "CI high",
+    "gap_closed": "gap closed %",
+    "gap_closed_low": "CI low",
+    "gap_closed_high": "CI high",
     "bridging": "bridging",
     "base_valid_mass": "base valid mass",
     "tuned_valid_mass": "tuned valid mass",
     "paper_teacher": "paper teacher",
     "paper_base": "paper base",
     "paper_tuned": "paper tuned",
-    "paper_improvement": "paper gap closed %",
+    "paper_gap_closed": "paper gap closed %",
     "js_tuned_teacher": "JS(tuned, teacher)",
 }
 SAMPLED_COLUMNS = {
@@ -66,9 +67,10 @@ METRIC_LABELS = {
 }
 
 
-def _countable(df: pd.DataFrame) -> pd.DataFrame:
+def countable(df: pd.DataFrame) -> pd.DataFrame:
     """2x2 rows whose three values are defined and whose teacher was counted: what the bootstrap uses."""
-    return df[(df["kind"] == "2x2") & df["teacher_c"].notna() & df[["base", "tuned"]].notna().all(axis=1)]
+    two = two_by_two(df)
+    return two[two["teacher_c"].notna() & two[["base", "tuned"]].notna().all(axis=1)]
 
 
 def count_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -86,22 +88,29 @@ def count_rows(df: pd.DataFrame) -> pd.DataFrame:
 def with_intervals(results: pd.DataFrame) -> pd.DataFrame:
     """Add per-scenario 95% intervals of the gap closed (2x2 scenarios; the donation game has none)."""
     results = results.copy()
-    results["improvement_low"] = math.nan
-    results["improvement_high"] = math.nan
-    usable = _countable(results)
+    results["gap_closed_low"] = math.nan
+    results["gap_closed_high"] = math.nan
+    usable = countable(results)
     if not usable.empty:
-        ci = bootstrap_scenario_ci(count_rows(usable), n_boot=N_BOOT)
-        results.loc[usable.index, "improvement_low"] = ci["low"]
-        results.loc[usable.index, "improvement_high"] = ci["high"]
+        interval = bootstrap_scenario_ci(count_rows(usable), n_boot=N_BOOT)
+        results.loc[usable.index, "gap_closed_low"] = interval["low"]
+        results.loc[usable.index, "gap_closed_high"] = interval["high"]
     return results
 
 
-def _interval(df: pd.DataFrame, stat: str) -> str:
-    usable = _countable(df)
+def split_ci(df: pd.DataFrame, stat: str = "mean", n_boot: int = N_BOOT) -> tuple[float, float] | None:
+    """The 95% bootstrap interval (low, high) of one split's mean or median gap closed, as the report and
+    the sweep comparison show it; None when the split has no row to resample."""
+    usable = countable(df)
     if usable.empty:
-        return "n/a"
-    ci = bootstrap_ci(count_rows(usable), stat=stat, n_boot=N_BOOT)
-    return f"[{fmt(ci['low'], 1)}, {fmt(ci['high'], 1)}]"
+        return None
+    interval = bootstrap_ci(count_rows(usable), stat=stat, n_boot=n_boot)
+    return interval["low"], interval["high"]
+
+
+def _interval(df: pd.DataFrame, stat: str) -> str:
+    interval = split_ci(df, stat)
+    return UNDEFINED if interval is None else ci(*interval, 1)
 
 
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -110,18 +119,18 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     recomputation of the paper's own counts with each cell's true number of answers."""
     rows = []
     for split, df in results.groupby("split", sort=False):
-        imp, paper = split_summary(df["improvement"]), split_summary(df["paper_improvement"])
+        gaps, paper = split_summary(df["gap_closed"]), split_summary(df["paper_gap_closed"])
         d = df[df[["base", "tuned", "teacher"]].notna().all(axis=1)]
         published = PUBLISHED_GAP_CLOSED.get(str(split), {}) if df["paper_teacher"].notna().any() else {}
         rows.append(
             {
                 "split": split,
-                "scenarios (gap defined)": f"{len(df)} ({imp['n']})",
+                "scenarios (gap defined)": f"{len(df)} ({gaps['n']})",
                 "base MAE": float((d["base"] - d["teacher"]).abs().mean()) if len(d) else math.nan,
                 "tuned MAE": float((d["tuned"] - d["teacher"]).abs().mean()) if len(d) else math.nan,
                 "mean bridging": split_summary(df["bridging"])["mean"],
-                "median gap closed %": imp["median"],
-                "mean gap closed % (paper's metric)": imp["mean"],
+                "median gap closed %": gaps["median"],
+                "mean gap closed % (paper's metric)": gaps["mean"],
                 "95% CI (mean)": _interval(df, "mean"),
                 "paper: published mean %": published.get("mean", math.nan),
                 "paper: mean % recomputed (true n)": paper["mean"],
@@ -158,7 +167,7 @@ def decomposition_table(results: pd.DataFrame) -> pd.DataFrame:
     ANOVA on the split's full context x game grid; splits without one, or with an undefined value, are
     left out)."""
     rows = []
-    for split, df in results[results["kind"] == "2x2"].groupby("split", sort=False):
+    for split, df in two_by_two(results).groupby("split", sort=False):
         n_ctx, n_game = df["context"].nunique(), df["game"].nunique()
         if n_ctx < 2 or n_game < 2 or len(df) != n_ctx * n_game or df[list(MODELS)].isna().any(axis=None):
             continue
@@ -180,7 +189,7 @@ def decomposition_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def _split_section(df: pd.DataFrame, split: str, out_dir: Path, meta: dict[str, Any]) -> list[str]:
     lines = [f"## {split}", ""]
-    two = df[df["kind"] == "2x2"]
+    two = two_by_two(df)
     if not two.empty and two[list(MODELS)].notna().all(axis=None):
         hm = f"heatmap_{split}.png"
         heatmap(two, split, out_dir / hm)
@@ -189,8 +198,8 @@ def _split_section(df: pd.DataFrame, split: str, out_dir: Path, meta: dict[str, 
         sc = f"scatter_{split}.png"
         teacher_scatter(df, split, out_dir / sc)
         lines += [f"![student vs teacher]({sc})", ""]
-    bars = f"improvement_{split}.png"
-    improvement_bars(df, split, out_dir / bars)
+    bars = f"improvement_{split}.png"  # file name kept: runs and the end-to-end test refer to it
+    gap_closed_bars(df, split, out_dir / bars)
     lines += [f"![gap closed]({bars})", ""]
     columns = SCENARIO_COLUMNS | (SAMPLED_COLUMNS if meta.get("students_sampled") else {})
     lines += [md_table(df[list(columns)].rename(columns=columns)), ""]
@@ -252,7 +261,7 @@ def write_report(results: pd.DataFrame, meta: dict[str, Any], out_dir: Path) -> 
     """Write report.md, results.csv, baselines.csv and the figures into ``out_dir``; return the report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = with_intervals(results)
-    results.to_csv(out_dir / "results.csv", index=False)
+    results.to_csv(out_dir / RESULTS_CSV, index=False)
     summary = summary_table(results)
     transfer = transfer_table(results)
     transfer.to_csv(out_dir / "baselines.csv", index=False)

@@ -34,12 +34,12 @@ def heatmap(df: pd.DataFrame, split: str, path: Path) -> None:
     plt.close(fig)
 
 
-def improvement_bars(df: pd.DataFrame, split: str, path: Path) -> None:
+def gap_closed_bars(df: pd.DataFrame, split: str, path: Path) -> None:
     """Gap closed per scenario with its 95% interval, the paper's figure as a black tick. A scenario
     whose gap is undefined (base equals the teacher, or a value is missing) gets no bar: it is labelled
     n/a, never drawn as 0."""
-    d = df.sort_values("improvement", na_position="last")
-    values = d["improvement"]
+    d = df.sort_values("gap_closed", na_position="last")
+    values = d["gap_closed"]
     defined = values.notna()
     fig, ax = plt.subplots(figsize=(max(6, 0.42 * len(d) + 2), 4), constrained_layout=True)
     ax.bar(
@@ -49,16 +49,16 @@ def improvement_bars(df: pd.DataFrame, split: str, path: Path) -> None:
     )
     for name in d["scenario"][~defined]:
         ax.text(name, 0, "n/a", ha="center", va="bottom", fontsize=8, color="#666", rotation=90)
-    if d["improvement_low"].notna().any():
-        ok = defined & d["improvement_low"].notna()
-        below = (d["improvement"] - d["improvement_low"]).clip(lower=0)[ok]
-        above = (d["improvement_high"] - d["improvement"]).clip(lower=0)[ok]
+    if d["gap_closed_low"].notna().any():
+        ok = defined & d["gap_closed_low"].notna()
+        below = (d["gap_closed"] - d["gap_closed_low"]).clip(lower=0)[ok]
+        above = (d["gap_closed_high"] - d["gap_closed"]).clip(lower=0)[ok]
         ax.errorbar(
             d["scenario"][ok], values[ok], yerr=[below, above], fmt="none", ecolor="k", lw=0.8, capsize=2
         )
-    if d["paper_improvement"].notna().any():
+    if d["paper_gap_closed"].notna().any():
         ax.scatter(
-            d["scenario"], d["paper_improvement"], color="k", marker="_", s=200, label="paper", zorder=3
+            d["scenario"], d["paper_gap_closed"], color="k", marker="_", s=200, label="paper", zorder=3
         )
         ax.legend()
     ax.axhline(0, color="grey", lw=0.8)

@@ -13,37 +13,34 @@ from typing import Any
 
 import pandas as pd
 
-from stratdistill.formatting import fmt
+from stratdistill.formatting import fmt, pct
+from stratdistill.results import two_by_two
 from stratdistill.transfer import describe
 
 VALID_MASS_FLOOR = 0.95  # below this, the estimate covers too little of the model to be read alone
 
 
-def _pct(x: Any) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.0f}%"
-
-
 def split_sentence(split: str, df: pd.DataFrame, table: pd.DataFrame, summary_row: dict[str, Any]) -> str:
     d = describe(table, split)
-    n, defined = len(df), int(df["improvement"].notna().sum())
+    n, defined = len(df), int(df["gap_closed"].notna().sum())
     toward = int((df["bridging"] > 0).sum())
     text = (
         f"- **{split}** ({n} scenario{'' if n == 1 else 's'}): the tuned student moved toward the teacher in "
         f"{toward} of {n}; distance to the teacher (mean absolute error) {fmt(summary_row['base MAE'], 3)} "
-        f"for the base, {fmt(summary_row['tuned MAE'], 3)} tuned; median gap closed {_pct(d['gap_median'])}, "
+        f"for the base, {fmt(summary_row['tuned MAE'], 3)} tuned; median gap closed {pct(d['gap_median'])}, "
         f"mean bridging {fmt(d['bridging_mean'])}."
     )
     beats = d["beats_gap"]
     if not beats:
         text += (
             f" With {n} scenario(s) no-learning baselines coincide with the student; paper's mean gap closed "
-            f"{_pct(d['gap_mean'])}."
+            f"{pct(d['gap_mean'])}."
         )
     else:
         text += (
-            f" On the paper's metric (mean gap closed) it scores {_pct(d['gap_mean'])}; with no learning, a "
-            f"constant at the tuned mean scores {_pct(d['constant_gap'])} and a uniform shift of the base "
-            f"{_pct(d['shift_gap'])}"
+            f" On the paper's metric (mean gap closed) it scores {pct(d['gap_mean'])}; with no learning, a "
+            f"constant at the tuned mean scores {pct(d['constant_gap'])} and a uniform shift of the base "
+            f"{pct(d['shift_gap'])}"
         )
         lost = [k for k, won in beats.items() if won is not True and k in ("constant", "shift")]
         text += (
@@ -90,7 +87,7 @@ def game_sentence(split: str, table: pd.DataFrame) -> str | None:
 
 
 def validity_sentence(results: pd.DataFrame, method: str) -> str:
-    two = results[results["kind"] == "2x2"]
+    two = two_by_two(results)
     if two.empty:
         return ""
     low = {

@@ -2,18 +2,45 @@
 figures where the scenario is published, the gap metrics, the estimator's coverage and, where the
 students were sampled, the tests. An undefined value (no parsed answer, no gap) stays undefined: None
 or NaN, shown as n/a, never 0.
+
+The report writes it as ``results.csv`` (:data:`RESULTS_CSV`); the sweep comparison reads it back with
+:func:`read_results`. Its columns are what users read, so the metric is named as the report names it:
+``gap_closed`` (and ``paper_gap_closed``, ``gap_closed_low`` / ``gap_closed_high`` from the report).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from stratdistill.metrics import bridging, improvement, js_divergence, two_proportion_ztest
-from stratdistill.reference import paper_mean_donation, paper_rate
+from stratdistill.metrics import bridging, gap_closed, js_divergence, two_proportion_ztest
+from stratdistill.reference import paper_values
 from stratdistill.scenarios import PublicGoodsGame, Scenario
+
+RESULTS_CSV = "results.csv"  # the per-scenario table in a run's output folder (not evaluate's results.jsonl)
+# results.csv before the metric's code name became "gap_closed" (issue 11): an older run or sweep folder
+# still loads, its columns renamed on reading.
+LEGACY_COLUMNS = {
+    "improvement": "gap_closed",
+    "improvement_low": "gap_closed_low",
+    "improvement_high": "gap_closed_high",
+    "paper_improvement": "paper_gap_closed",
+}
+
+
+def read_results(path: Path) -> pd.DataFrame:
+    """A run's results.csv, old column names (``improvement``...) read as the current ones."""
+    df = pd.read_csv(path)
+    return df.rename(columns={old: new for old, new in LEGACY_COLUMNS.items() if old in df and new not in df})
+
+
+def two_by_two(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of 2x2 scenarios (a share of C, C/D counts, a context x game grid), without the public
+    goods games (a mean donation): what the heatmaps, the intervals and the ANOVA are computed on."""
+    return results[results["kind"] == "2x2"]
 
 
 def _value(entry: dict[str, Any]) -> float | None:
@@ -21,14 +48,6 @@ def _value(entry: dict[str, Any]) -> float | None:
     if "p_c" in entry:
         return entry["p_c"]
     return entry.get("mean_donation")
-
-
-def _paper(scenario: Scenario) -> dict[str, float | None]:
-    if isinstance(scenario.game, PublicGoodsGame):
-        if scenario.key != "donation":
-            return {m: None for m in ("base", "tuned", "teacher")}
-        return {m: paper_mean_donation(m) for m in ("base", "tuned", "teacher")}
-    return {m: paper_rate(scenario.key, m) for m in ("base", "tuned", "teacher")}
 
 
 def _distribution(entry: dict[str, Any]) -> dict[str, float]:
@@ -102,7 +121,7 @@ def assemble(
     for split, scenarios in eval_splits.items():
         for sc in scenarios:
             t, b, u = _value(teacher_rates[sc.key]), _value(base[sc.key]), _value(tuned[sc.key])
-            paper = _paper(sc)
+            paper = paper_values(sc.key, public_goods=isinstance(sc.game, PublicGoodsGame))
             rows.append(
                 {
                     "split": split,
@@ -113,7 +132,7 @@ def assemble(
                     "teacher": t,
                     "base": b,
                     "tuned": u,
-                    "improvement": _gap(improvement, b, u, t),
+                    "gap_closed": _gap(gap_closed, b, u, t),
                     "bridging": _gap(bridging, b, u, t),
                     "teacher_n": teacher_rates[sc.key]["n"],
                     "teacher_c": teacher_rates[sc.key].get("c"),
@@ -131,7 +150,7 @@ def assemble(
                     "paper_teacher": paper["teacher"],
                     "paper_base": paper["base"],
                     "paper_tuned": paper["tuned"],
-                    "paper_improvement": _gap(improvement, paper["base"], paper["tuned"], paper["teacher"]),
+                    "paper_gap_closed": _gap(gap_closed, paper["base"], paper["tuned"], paper["teacher"]),
                     **_tests(teacher_rates[sc.key], base[sc.key], tuned[sc.key]),
                     "distributions": json.dumps(
                         {

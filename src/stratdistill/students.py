@@ -67,7 +67,7 @@ def convert_gguf(cfg: Any, cache_dir: str | Path) -> Path:
     if (out / "config.json").is_file() and (out / "stratdistill_source.json").is_file():
         return out
     # concurrent jobs (a SLURM array on a fresh cache) convert once: the others wait, then reuse
-    with ArtifactStore(cache_dir)._lock("models", key):
+    with ArtifactStore(cache_dir).lock("models", key):
         if (out / "stratdistill_source.json").is_file():
             return out
         return _convert(src, out, cfg)
@@ -234,11 +234,27 @@ def load_student(
     adapter: str | Path | None = None,
     weights: str | Path | None = None,
     quantize_4bit: bool = False,
+    device: Any = None,
+):
+    """(model, tokenizer) of the student in eval mode: the base, with a LoRA ``adapter`` applied when
+    given, or fully fine-tuned ``weights`` instead of the base (see :func:`load_causal_lm`)."""
+    return load_causal_lm(
+        cfg, cache_dir, adapter, weights, quantize_4bit, device_map=None, role="student", device=device
+    )
+
+
+def load_causal_lm(
+    cfg: Any,
+    cache_dir: str | Path,
+    adapter: str | Path | None = None,
+    weights: str | Path | None = None,
+    quantize_4bit: bool = False,
     device_map: str | None = None,
     role: str = "student",
     device: Any = None,
 ):
-    """(model, tokenizer) in eval mode: the base student, with a LoRA ``adapter`` applied when given, or
+    """(model, tokenizer) in eval mode for any causal LM config (``student.*`` or ``teacher.*`` with
+    ``role`` naming which, for error messages): the base, with a LoRA ``adapter`` applied when given, or
     fully fine-tuned ``weights`` instead of the base; ``quantize_4bit`` loads the base in NF4 (QLoRA).
 
     ``device`` (default: this process's, :func:`stratdistill.distributed.job_device`) is where the

@@ -16,6 +16,11 @@ most of them are usually reused from the artifact cache, so a run per stage woul
 Which stages ran and which were reused is in the run's config (``stages``). Group = the sweep, run name =
 the job's overrides, and the run id is deterministic (the SLURM job ids, else the output folder), with
 ``resume="allow"``: a requeued SLURM job continues its run instead of starting a second one.
+
+This module is the interface and its backends. What the pipeline logs, and when, is
+:mod:`stratdistill.tracking_policy`; reading an offline W&B run back (tests, a look before ``wandb
+sync``) is :mod:`stratdistill.wandb_offline`. Both are re-exported here, where the pipeline and the
+README find them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import struct
 import sys
 import time
 from pathlib import Path
@@ -32,11 +36,12 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-SAMPLES_PER_SCENARIO = 20  # rows per scenario and model in the generations table
 UPLOAD_LIMIT = 2**30  # artifact folders above 1 GiB are logged as references, not uploaded
 
 
 class Tracker(Protocol):
+    """What a backend implements (see the module docstring)."""
+
     def log_params(self, params: dict[str, Any]) -> None: ...
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
     def log_artifact(
@@ -48,6 +53,8 @@ class Tracker(Protocol):
 
 
 class NoTracker:
+    """Records nothing (``tracker.backend=none``, the default)."""
+
     def log_params(self, params: dict[str, Any]) -> None:
         pass
 
@@ -70,6 +77,8 @@ class NoTracker:
 
 
 class JsonlTracker(NoTracker):
+    """Appends every call as one JSON line to ``metrics.jsonl`` in the run's output folder."""
+
     def __init__(self, out_dir: Path) -> None:
         self.path = Path(out_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,300 +268,30 @@ def make_tracker(tracker_cfg: Any, out_dir: Path) -> Tracker:
     return NoTracker()
 
 
-# --------------------------------------------------------------------------------------------------
-# What the pipeline logs
+# the pipeline's logging policy and the offline reader, importable from here as before the split
+from stratdistill.tracking_policy import (  # noqa: E402
+    SAMPLES_PER_SCENARIO,
+    TrainerMetricsCallback,
+    log_pipeline,
+    summary_metrics,
+    training_callbacks,
+)
+from stratdistill.wandb_offline import read_offline_run  # noqa: E402
 
-
-class TrainerMetricsCallback:
-    """A transformers ``TrainerCallback`` (by duck typing, so that building one does not import
-    transformers) that sends every Trainer log line to the tracker as ``train/<key>`` at its step."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any):
-        if not getattr(state, "is_world_process_zero", True):
-            return None
-        numbers = {f"train/{k}": float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
-        if numbers:
-            self.tracker.log_metrics(numbers, step=int(state.global_step))
-        return None
-
-    def __getattr__(self, name: str):
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
-
-
-def training_callbacks(tracker: Tracker) -> list[Any]:
-    """Callbacks for the fine-tune that send its loss curve to ``tracker`` as it trains."""
-    return [] if type(tracker) is NoTracker else [TrainerMetricsCallback(tracker)]
-
-
-def _artifact_metadata(art: Any) -> dict[str, Any]:
-    manifest = art.manifest
-    return {"stage": art.stage, "key": art.key, **{k: v for k, v in manifest.items() if k != "spec"}}
-
-
-def _parse_rate(status: dict[str, int]) -> float | None:
-    total = sum(status.values())
-    return status.get("ok", 0) / total if total else None
-
-
-def _generations(
-    artifacts: dict[str, Any], scenarios: dict[str, Any], per_scenario: int = SAMPLES_PER_SCENARIO
-) -> list[dict[str, Any]]:
-    """Teacher answers (training data and fresh eval answers) and student answers with their parses;
-    a scored student (forced choice or forms: no sampled text) has one row per scenario with its most
-    probable answer."""
-    from stratdistill.artifacts import read_jsonl
-
-    rows: list[dict[str, Any]] = []
-    for stage, source in (("generate", "teacher (training data)"), ("evaluate_teacher", "teacher (eval)")):
-        art = artifacts.get(stage)
-        if art is None or not (art.path / "samples.jsonl").is_file():
-            continue
-        seen: dict[str, int] = {}
-        for r in read_jsonl(art.path / "samples.jsonl"):
-            if seen.setdefault(r["scenario"], 0) >= per_scenario:
-                continue
-            seen[r["scenario"]] += 1
-            rows.append(
-                {
-                    "model": source,
-                    "scenario": r["scenario"],
-                    "answer": r.get("raw"),
-                    "parsed": None if r.get("value") is None else str(r["value"]),
-                    "parse_status": r.get("parse_status"),
-                    "motivation": r.get("motivation"),
-                    "p": None,
-                }
-            )
-    for stage, source in (("evaluate_base", "base student"), ("evaluate_tuned", "tuned student")):
-        art = artifacts.get(stage)
-        if art is None or not (art.path / "results.jsonl").is_file():
-            continue
-        for r in read_jsonl(art.path / "results.jsonl"):
-            answers = r.get("answers")
-            if answers and r["scenario"] in scenarios:
-                from stratdistill.dataset import parse_answer
-
-                for text in answers[:per_scenario]:
-                    parsed = parse_answer(scenarios[r["scenario"]], text)
-                    rows.append(
-                        {
-                            "model": source,
-                            "scenario": r["scenario"],
-                            "answer": text,
-                            "parsed": None if parsed.value is None else str(parsed.value),
-                            "parse_status": parsed.status,
-                            "motivation": None,
-                            "p": None,
-                        }
-                    )
-                continue
-            if r.get("p_c") is not None:
-                top, p = ("C", r["p_c"]) if r["p_c"] >= 0.5 else ("D", 1 - r["p_c"])
-            else:
-                dist = r.get("distribution") or {}
-                top, p = max(dist.items(), key=lambda kv: kv[1]) if dist else (None, None)
-            rows.append(
-                {
-                    "model": source,
-                    "scenario": r["scenario"],
-                    "answer": f"({r.get('estimator')}: most probable answer, valid mass "
-                    f"{r.get('valid_mass', 0):.3f})",
-                    "parsed": top,
-                    "parse_status": r.get("estimator"),
-                    "motivation": None,
-                    "p": p,
-                }
-            )
-    return rows
-
-
-def log_pipeline(
-    tracker: Tracker,
-    cfg: Any,
-    artifacts: dict[str, Any],
-    results: Any,
-    summary: dict[str, dict[str, float]],
-    out_dir: Path,
-    scenarios: dict[str, Any] | None = None,
-) -> None:
-    """Everything a finished run logs: stages, summary metrics, the training curve of a reused
-    fine-tune, the dataset and adapter artifacts (lineage), the tables and the report's figures.
-    A run that stopped early (``until``) passes what it has: empty results, fewer artifacts."""
-    import pandas as pd
-
-    tracker.log_params(
-        {"stages": {name: {"key": a.key, "reused": a.reused} for name, a in artifacts.items()}}
-    )
-    metrics: dict[str, float] = {}
-    from stratdistill.transfer import transfer_table
-
-    transfer = transfer_table(results).set_index(["split", "predictor"]) if len(results) else None
-    for split, s in summary.items():
-        df = results[results["split"] == split]
-        if transfer is not None and (split, "tuned") in transfer.index:
-            t = transfer.loc[split]
-            metrics |= {
-                f"{split}/mae": float(t.at["tuned", "mae"]),
-                f"{split}/game_effect_r": float(t.at["tuned", "game_r"]),
-                f"{split}/game_effect_slope": float(t.at["tuned", "game_slope"]),
-                f"{split}/constant_gap_closed_mean": float(t.at["constant", "gap_mean"]),
-                f"{split}/shift_gap_closed_mean": float(t.at["shift", "gap_mean"]),
-            }
-        metrics |= {
-            f"{split}/gap_closed_mean": s["mean"],
-            f"{split}/gap_closed_median": s["median"],
-            f"{split}/scenarios": s["n"],
-            f"{split}/bridging_mean": float(df["bridging"].mean()),
-            f"{split}/base_valid_mass": float(df["base_valid_mass"].mean()),
-            f"{split}/tuned_valid_mass": float(df["tuned_valid_mass"].mean()),
-        }
-    for stage, name in (
-        ("generate", "teacher/parse_rate_train"),
-        ("evaluate_teacher", "teacher/parse_rate_eval"),
-    ):
-        if stage in artifacts:
-            rate = _parse_rate(artifacts[stage].manifest.get("parse_status", {}))
-            if rate is not None:
-                metrics[name] = rate
-    ft = artifacts.get("finetune")
-    if ft is not None:
-        m = ft.manifest
-        metrics |= {f"train/{k}_final": m[k] for k in ("train_loss",) if m.get(k) is not None}
-        metrics |= {f"train/{k}": m[k] for k in ("steps", "examples") if m.get(k) is not None}
-        history = ft.path / "log_history.json"
-        if ft.reused and history.is_file():  # a fresh fine-tune logged its curve live (callback)
-            for h in json.loads(history.read_text()):
-                numbers = {
-                    f"train/{k}": v for k, v in h.items() if k != "step" and isinstance(v, int | float)
-                }
-                if numbers and "step" in h:
-                    tracker.log_metrics(numbers, step=int(h["step"]))
-    # an undefined figure (a constant's correlation, a split whose gaps are all undefined) is left out
-    # of the summary rather than logged as NaN or 0
-    tracker.log_metrics({k: v for k, v in metrics.items() if v is not None and v == v})
-
-    if "generate" in artifacts:
-        tracker.log_artifact(
-            artifacts["generate"].path / "samples.jsonl",
-            f"teacher-data-{cfg.teacher.name}",
-            "dataset",
-            _artifact_metadata(artifacts["generate"]),
-            use=True,
-        )
-    if ft is not None:
-        weights = "model" if cfg.train.method == "full" else "adapter"
-        tracker.log_artifact(
-            ft.path / weights,
-            f"{weights}-{cfg.student.name}",
-            "model",
-            _artifact_metadata(ft),
-        )
-    tracker.log_table("generations", pd.DataFrame(_generations(artifacts, scenarios or {})))
-    if not results.empty:
-        tracker.log_table("results", results.drop(columns=["distributions"], errors="ignore"))
-    tracker.log_images({f"figures/{p.stem}": p for p in sorted(Path(out_dir).glob("*.png"))})
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading an offline W&B run back (no network): tests, and a look at a cluster run before syncing
-
-
-def _records(path: Path):
-    """The protobuf records of a ``run-<id>.wandb`` file (a LevelDB-style log behind a 7-byte header).
-
-    Ours because wandb no longer ships a Python reader: ``wandb.sdk.internal.datastore`` left with the
-    move of the internal process to Go (absent in wandb 0.31)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
-        raise ValueError(f"{path}: not a W&B transaction log")
-    block, pos, pending = 32768, 7, b""
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:  # the rest of a block too short for a header is padding
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        chunk = data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind == 0 and length == 0:  # zero padding
-            continue
-        if kind in (1, 4):  # FULL, LAST
-            rec = pb.Record()
-            rec.ParseFromString(pending + chunk)
-            pending = b""
-            yield rec
-        else:  # FIRST, MIDDLE
-            pending += chunk
-
-
-def _set(target: dict[str, Any], item: Any) -> None:
-    """Apply one config/summary/history item: a ``key``, or a ``nested_key`` path to a leaf."""
-    keys = [item.key] if item.key else list(item.nested_key)
-    for k in keys[:-1]:
-        target = target.setdefault(k, {})
-    target[keys[-1]] = json.loads(item.value_json)
-
-
-def read_offline_run(run_dir: Path, wait: float = 60.0) -> dict[str, Any]:
-    """An offline run's config, summary, history, artifacts and run record, from its ``.wandb`` file.
-
-    W&B's service may still be writing the file for a moment after ``finish()`` returns: this waits up
-    to ``wait`` seconds for the run's exit record."""
-    run_dir = Path(run_dir)
-    (log_file,) = run_dir.glob("run-*.wandb")
-    deadline = time.time() + wait
-    while time.time() < deadline:
-        try:
-            if any(rec.WhichOneof("record_type") == "exit" for rec in _records(log_file)):
-                break
-        except Exception:  # a record cut in the middle of being written
-            pass
-        time.sleep(0.2)
-    out: dict[str, Any] = {"config": {}, "summary": {}, "history": [], "artifacts": [], "run": {}}
-    for rec in _records(log_file):
-        which = rec.WhichOneof("record_type")
-        if which == "run":
-            r = rec.run
-            out["run"] = {
-                "id": r.run_id,
-                "project": r.project,
-                "group": r.run_group,
-                "job_type": r.job_type,
-                "name": r.display_name,
-            }
-            for item in r.config.update:
-                _set(out["config"], item)
-        elif which == "config":
-            for item in rec.config.update:
-                _set(out["config"], item)
-        elif which == "summary":
-            for item in rec.summary.update:
-                _set(out["summary"], item)
-        elif which == "history":
-            row: dict[str, Any] = {}
-            for item in rec.history.item:
-                _set(row, item)
-            out["history"].append(row)
-        elif which == "artifact":
-            a = rec.artifact
-            out["artifacts"].append(
-                {
-                    "name": a.name,
-                    "type": a.type,
-                    "digest": a.digest,
-                    "use_after_commit": a.use_after_commit,
-                    "metadata": json.loads(a.metadata) if a.metadata else {},
-                    "files": [e.path for e in a.manifest.contents],
-                }
-            )
-        elif which == "exit":
-            out["exit_code"] = rec.exit.exit_code
-    out["config"].pop("_wandb", None)
-    return out
+__all__ = [
+    "SAMPLES_PER_SCENARIO",
+    "JsonlTracker",
+    "NoTracker",
+    "Tracker",
+    "TrainerMetricsCallback",
+    "WandbTracker",
+    "hydra_context",
+    "log_pipeline",
+    "make_tracker",
+    "read_offline_run",
+    "run_id",
+    "slurm_ids",
+    "summary_metrics",
+    "training_callbacks",
+    "wandb_mode",
+]

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratdistill.metrics import bridging, improvement
+from stratdistill.metrics import bridging, gap_closed
 
 PREDICTORS = ("tuned", "constant", "shift", "context_mean")
 PREDICTOR_LABELS = {
@@ -102,7 +102,7 @@ def _slope(y: np.ndarray, x: np.ndarray) -> float:
 def score(base: np.ndarray, pred: np.ndarray, teacher: np.ndarray, contexts: np.ndarray) -> dict[str, float]:
     """Every metric of one predictor against the teacher (see the module docstring)."""
     base, pred, teacher = (np.asarray(a, float) for a in (base, pred, teacher))
-    gaps = np.array([improvement(b, p, t) for b, p, t in zip(base, pred, teacher, strict=True)])
+    gaps = np.array([gap_closed(b, p, t) for b, p, t in zip(base, pred, teacher, strict=True)])
     bridge = np.array([bridging(b, p, t) for b, p, t in zip(base, pred, teacher, strict=True)])
     defined = np.isfinite(gaps)
     with warnings.catch_warnings():

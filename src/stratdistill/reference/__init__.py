@@ -16,6 +16,8 @@ import yaml
 _HERE = Path(__file__).parent
 PAPER_TEACHER = "LLaMa2-70b (Lorè, Ilami & Heydari 2024)"
 PAPER_STUDENT = "Llama-2-7b-chat"
+PAPER_MODELS = ("base", "tuned", "teacher")
+PAPER_DONATION_SCENARIO = "donation"  # the public goods scenario whose donations the paper published
 # The paper's headline gap closed (%) per split, as published. The authors divided every count by 300,
 # also for the three cells with fewer answers; our recomputation uses each cell's true n (46.65 / 18.26
 # in-sample / held-out contexts) and is shown beside these, each under its own name.
@@ -50,5 +52,18 @@ def paper_rate(scenario: str, model: str) -> float | None:
 
 
 def paper_mean_donation(model: str) -> float:
+    """Published mean donation (dollars) of ``model`` in the public goods game."""
     dist = paper_donations()[model]
     return sum(k * v for k, v in dist.items()) / sum(dist.values())
+
+
+def paper_values(scenario: str, public_goods: bool = False) -> dict[str, float | None]:
+    """The paper's figure per model (base, tuned, teacher) for one scenario: the share of C of a 2x2
+    scenario, the mean donation of the one public goods scenario it published; None where unpublished.
+    The one lookup of published values by scenario: the results table's ``paper_*`` columns come from it,
+    and the report reads those columns."""
+    if public_goods:
+        if scenario != PAPER_DONATION_SCENARIO:
+            return {m: None for m in PAPER_MODELS}
+        return {m: paper_mean_donation(m) for m in PAPER_MODELS}
+    return {m: paper_rate(scenario, m) for m in PAPER_MODELS}

@@ -28,8 +28,12 @@ _CLASS_BY_ORDERING = {
 }
 
 
-def _fmt(x: float) -> str:
-    """Print 10.0 as 10 and 2.5 as 2.5: payoffs appear in prompts and reports."""
+def format_game_number(x: float) -> str:
+    """A game's number (payoff, multiplier) as a person would write it: 10.0 as 10, 2.5 as 2.5.
+
+    Payoffs are stored as floats but read by models in prompts, where "10.0 points" would be an odd,
+    distracting way to write them.
+    """
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
@@ -113,9 +117,6 @@ class TwoByTwoGame:
             "pareto_efficient": ["".join(e) for e in self.pareto_efficient],
             "dominant_strategy": self.dominant_strategy,
         }
-
-    def scaled(self, factor: float, key: str, name: str) -> TwoByTwoGame:
-        return TwoByTwoGame(key, name, self.R * factor, self.S * factor, self.T * factor, self.P * factor)
 
 
 @dataclass(frozen=True)

@@ -18,22 +18,25 @@ import numpy as np
 from stratdistill.evaluate import sample_answers
 from stratdistill.prompts import render_chat, template_id
 from stratdistill.scenarios import Scenario
+from stratdistill.teachers.base import Teacher
 
 
-class HFTeacher:
-    is_stand_in = False
+class HFTeacher(Teacher):
+    """A causal LM loaded in this process; the temperature is chosen per call, so one load serves a
+    temperature sweep."""
+
     backend = "hf"
+    holds_model = True
 
-    def __init__(self, cfg: Any, temperature: float, cache_dir: str | Path) -> None:
-        from stratdistill.students import load_student
+    def __init__(self, cfg: Any, cache_dir: str | Path) -> None:
+        from stratdistill.students import load_causal_lm
 
         self.name = cfg.name
         self.revision = cfg.revision
-        self.temperature = temperature
         self.max_new_tokens = cfg.max_new_tokens
         self.repetition_penalty = cfg.repetition_penalty
         self.batch_size = cfg.batch_size
-        self.model, self.tokenizer = load_student(
+        self.model, self.tokenizer = load_causal_lm(
             cfg, cache_dir, quantize_4bit=cfg.load_in_4bit, device_map=cfg.device_map, role="teacher"
         )
 
@@ -55,13 +58,14 @@ class HFTeacher:
         instruction: str,
         n: int,
         rng: np.random.Generator,
+        temperature: float,
     ) -> list[str]:
         return sample_answers(
             self.model,
             self.tokenizer,
             self.render(messages),
             n,
-            temperature=self.temperature,
+            temperature=temperature,
             max_new_tokens=self.max_new_tokens,
             repetition_penalty=self.repetition_penalty,
             seed=int(rng.integers(2**31)),

@@ -21,6 +21,9 @@ exponential backoff and jitter (``max_retries``), and reads ``Retry-After``. Wha
   ``repetition_penalty``) go in ``teacher.extra_body`` (the ``*_server`` configs set them);
 * greedy decoding (temperature 0) asks for one sample and repeats it: vLLM refuses ``n > 1`` when greedy.
 
+The temperature is an argument of every call, so one client (with what it learnt about ``n``) serves
+every point of a temperature sweep.
+
 The API key is read from the environment variable named by ``teacher.api_key_env``; no config value
 holds it, so it is never in a config dump, a log line or an artifact.
 """
@@ -35,8 +38,10 @@ from typing import Any
 import numpy as np
 
 from stratdistill.errors import ConfigError, TeacherStopped
+from stratdistill.prompts import render_plain
 from stratdistill.scenarios import Scenario
-from stratdistill.teachers.vllm_engine import is_greedy
+from stratdistill.teachers.base import Teacher
+from stratdistill.teachers.vllm_engine import GREEDY_NOTE, is_greedy
 
 # A local server needs no key, but the client insists on one.
 NO_KEY = "no-key"
@@ -50,24 +55,16 @@ def request_seeds(base: int, sizes: list[int], issued: int = 0) -> list[int]:
     return [base + start for start in list(accumulate(sizes, initial=issued))[:-1]]
 
 
-def render_messages(messages: list[dict[str, str]]) -> str:
-    """The messages as one readable text (the server renders them with its own chat template)."""
-    return "\n\n".join(f"<{m['role']}>\n{m['content']}" for m in messages)
-
-
-class OpenAITeacher:
-    is_stand_in = False
+class OpenAITeacher(Teacher):
     backend = "openai"
 
-    def __init__(self, cfg: Any, temperature: float) -> None:
+    def __init__(self, cfg: Any) -> None:
         import openai
 
         self.name = cfg.name
         self.model = cfg.model_id
         self.revision = cfg.revision
         self.base_url = cfg.base_url
-        self.temperature = temperature
-        self.greedy = is_greedy(temperature)
         self.max_new_tokens = cfg.max_new_tokens
         self.concurrency = cfg.concurrency
         self.n_per_request = cfg.n_per_request
@@ -85,9 +82,13 @@ class OpenAITeacher:
     def description(self) -> str:
         return (
             f"the language model {self.model} served at {self.base_url} (OpenAI-compatible API, at most "
-            f"{self.max_new_tokens} new tokens, extra sampling options {self.extra_body or 'none'}"
-            f"{'; greedy: one answer per prompt, repeated for every sample' if self.greedy else ''})"
+            f"{self.max_new_tokens} new tokens, extra sampling options {self.extra_body or 'none'})"
         )
+
+    def describe(self, temperature: float) -> str:
+        if not is_greedy(temperature):
+            return self.description
+        return self.description[:-1] + GREEDY_NOTE + ")"
 
     def preflight(self) -> None:
         """Fail before the run, in one line, if the server is down, refuses the key or lacks the model."""
@@ -118,9 +119,10 @@ class OpenAITeacher:
             raise ConfigError("teacher.model_id", self.model, f"a model the server serves: {served}")
 
     def render(self, messages: list[dict[str, str]]) -> str:
-        return render_messages(messages)
+        """The messages as sent (the server renders them with its own chat template)."""
+        return render_plain(messages, brackets="<>")
 
-    def _request(self, messages: list[dict[str, str]], n: int, seed: int) -> list[str]:
+    def _request(self, messages: list[dict[str, str]], n: int, seed: int, temperature: float) -> list[str]:
         import openai
 
         try:
@@ -128,7 +130,7 @@ class OpenAITeacher:
                 model=self.model,
                 messages=messages,
                 n=n,
-                temperature=self.temperature,
+                temperature=temperature,
                 **PURE_SAMPLING,
                 max_tokens=self.max_new_tokens,
                 seed=seed,
@@ -138,9 +140,13 @@ class OpenAITeacher:
             raise TeacherStopped(f"{self.base_url} ({self.model}): {exc.__class__.__name__}: {exc}") from exc
         return [c.message.content or "" for c in reply.choices]
 
-    def _batch(self, messages: list[dict[str, str]], sizes: list[int], seeds: list[int]) -> list[str]:
+    def _batch(
+        self, messages: list[dict[str, str]], sizes: list[int], seeds: list[int], temperature: float
+    ) -> list[str]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            replies = pool.map(lambda a: self._request(messages, *a), zip(sizes, seeds, strict=True))
+            replies = pool.map(
+                lambda a: self._request(messages, *a, temperature), zip(sizes, seeds, strict=True)
+            )
             return [text for reply in replies for text in reply]
 
     def sample(
@@ -150,22 +156,23 @@ class OpenAITeacher:
         instruction: str,
         n: int,
         rng: np.random.Generator,
+        temperature: float,
     ) -> list[str]:
         seed = int(rng.integers(2**31))  # this chunk's samples get the seeds seed, seed + 1, ...
-        if self.greedy:
+        if is_greedy(temperature):
             # Greedy: every sample is the same answer, and vLLM refuses n > 1 when greedy.
-            return self._batch(messages, [1], [seed])[:1] * n
+            return self._batch(messages, [1], [seed], temperature)[:1] * n
         issued = 0  # samples asked for so far (whether or not the server returned them all)
         texts: list[str] = []
         if self.n_supported is None and n > 1 and self.n_per_request > 1:
             asked = min(n, self.n_per_request)
-            texts = self._batch(messages, [asked], [seed])
+            texts = self._batch(messages, [asked], [seed], temperature)
             issued = asked
             self.n_supported = len(texts) >= asked
         while len(texts) < n:
             left = n - len(texts)
             per = self.n_per_request if self.n_supported else 1
             sizes = [min(per, left - i) for i in range(0, left, per)]
-            texts += self._batch(messages, sizes, request_seeds(seed, sizes, issued))
+            texts += self._batch(messages, sizes, request_seeds(seed, sizes, issued), temperature)
             issued += sum(sizes)
         return texts[:n]

@@ -39,6 +39,7 @@ from scipy.special import expit, logit
 from stratdistill.prompts import render_plain
 from stratdistill.reference import paper_counts, paper_donations
 from stratdistill.scenarios import PublicGoodsGame, Scenario, TwoByTwoGame, load_library
+from stratdistill.teachers.base import Teacher
 from stratdistill.teachers.motivations import compose_donation_motivation, compose_motivation
 
 PAPER_TEMPERATURE = 0.8
@@ -130,14 +131,14 @@ def donation_distribution(game: PublicGoodsGame) -> dict[int, float]:
     return {round(0.7 * game.endowment): 1.0}
 
 
-class ReferenceTeacher:
+class ReferenceTeacher(Teacher):
     """Samples answers at the published rates (or the fitted model), with composed motivations."""
 
+    backend = "reference"
     is_stand_in = True
 
-    def __init__(self, name: str = "reference", temperature: float = PAPER_TEMPERATURE) -> None:
+    def __init__(self, name: str = "reference") -> None:
         self.name = name
-        self.temperature = temperature
 
     @property
     def description(self) -> str:
@@ -158,8 +159,9 @@ class ReferenceTeacher:
         instruction: str,
         n: int,
         rng: np.random.Generator,
+        temperature: float,
     ) -> list[str]:
-        """n raw answers for one scenario, in the paper's answer format."""
+        """n raw answers for one scenario at ``temperature``, in the paper's answer format."""
         game = scenario.game
         with_reason = instruction == "action_motivation"
         if isinstance(game, PublicGoodsGame):
@@ -178,7 +180,7 @@ class ReferenceTeacher:
                 )
                 for a in amounts
             ]
-        p = cooperation_probability(scenario, self.temperature)
+        p = cooperation_probability(scenario, temperature)
         actions = np.where(rng.random(n) < p, "C", "D")
         if not with_reason:
             return [str(a) for a in actions]

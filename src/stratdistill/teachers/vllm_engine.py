@@ -15,7 +15,10 @@ tensor-parallel engine runs at once, so :meth:`VLLMTeacher.sample_many` submits 
 chunk's seed comes from its own RNG, so its answers do not depend on the chunks it shared a call with.
 
 Greedy decoding (temperature 0): vLLM refuses ``n > 1`` (every sample would be the same answer), so one
-answer is generated per prompt and repeated ``n`` times; the teacher's description says so.
+answer is generated per prompt and repeated ``n`` times; the description at that temperature says so.
+
+The temperature is an argument of every call (it is a per-request sampling parameter in vLLM), so one
+engine serves every point of a temperature sweep (:func:`stratdistill.teachers.load_teacher`).
 """
 
 from __future__ import annotations
@@ -27,15 +30,15 @@ import numpy as np
 from stratdistill.errors import ConfigError
 from stratdistill.prompts import render_chat, template_id
 from stratdistill.scenarios import Scenario
+from stratdistill.teachers.base import Request, Teacher
 
 # Chunks submitted to one LLM.generate call: 32 x 50 = 1600 sequences keeps a tensor-parallel engine's
 # batch (max_num_seqs, 256-1024) full; a job killed mid-call loses at most this many chunks' work.
 CHUNKS_PER_CALL = 32
 # vLLM decodes greedily below this temperature (vllm.sampling_params._SAMPLING_EPS).
 GREEDY_BELOW = 1e-5
-
-# What ``sample`` takes: scenario, messages, instruction, n, the chunk's RNG.
-Request = tuple[Scenario, list[dict[str, str]], str, int, np.random.Generator]
+# Added to the description of answers sampled greedily (the report must say they are one answer, repeated).
+GREEDY_NOTE = "; greedy: one answer per prompt, repeated for every sample"
 
 
 def is_greedy(temperature: float) -> bool:
@@ -79,12 +82,14 @@ def sampling_kwargs(cfg: Any, temperature: float, n: int, seed: int) -> dict[str
     }
 
 
-class VLLMTeacher:
-    is_stand_in = False
+class VLLMTeacher(Teacher):
     backend = "vllm"
+    holds_model = True
     chunks_per_call = CHUNKS_PER_CALL  # read by stratdistill.dataset.sample_teacher
 
-    def __init__(self, cfg: Any, temperature: float, seed: int = 0) -> None:
+    def __init__(self, cfg: Any, seed: int = 0) -> None:
+        """``seed`` seeds the engine; it changes no answer of ours, since every request carries its own
+        seed (drawn from its chunk's RNG)."""
         try:
             import vllm
         except ImportError:
@@ -97,14 +102,7 @@ class VLLMTeacher:
         self.cfg = cfg
         self.name = cfg.name
         self.revision = cfg.revision
-        self.temperature = temperature
-        self.greedy = is_greedy(temperature)
-        if self.greedy:
-            print(
-                f"[teacher] temperature {temperature} is greedy decoding: vLLM generates one answer per "
-                "prompt (it refuses n > 1 when greedy) and that answer is repeated for every sample",
-                flush=True,
-            )
+        self._said_greedy = False
         self.llm = vllm.LLM(**engine_kwargs(cfg, seed))
         self.tokenizer = self.llm.get_tokenizer()
 
@@ -113,9 +111,13 @@ class VLLMTeacher:
         return (
             f"the language model {self.cfg.model_id} through vLLM (tensor parallel "
             f"{self.cfg.tensor_parallel_size}, chat template {template_id(self.tokenizer)}, at most "
-            f"{self.cfg.max_new_tokens} new tokens, repetition penalty {self.cfg.repetition_penalty}"
-            f"{'; greedy: one answer per prompt, repeated for every sample' if self.greedy else ''})"
+            f"{self.cfg.max_new_tokens} new tokens, repetition penalty {self.cfg.repetition_penalty})"
         )
+
+    def describe(self, temperature: float) -> str:
+        if not is_greedy(temperature):
+            return self.description
+        return self.description[:-1] + GREEDY_NOTE + ")"
 
     def render(self, messages: list[dict[str, str]]) -> str:
         return render_chat(messages, self.tokenizer)
@@ -127,19 +129,28 @@ class VLLMTeacher:
         instruction: str,
         n: int,
         rng: np.random.Generator,
+        temperature: float,
     ) -> list[str]:
-        (texts,) = self.sample_many([(scenario, messages, instruction, n, rng)])
+        (texts,) = self.sample_many([(scenario, messages, instruction, n, rng)], temperature)
         return texts
 
-    def sample_many(self, requests: list[Request]) -> list[list[str]]:
+    def sample_many(self, requests: list[Request], temperature: float) -> list[list[str]]:
         """The answers to many chunks in one ``LLM.generate`` call, in the order of ``requests``.
 
         Each request draws its seed from its own RNG exactly as :meth:`sample` does, so a chunk's answers
         are the same whether it is generated alone or with others (and on a resumed run)."""
+        greedy = is_greedy(temperature)
+        if greedy and not self._said_greedy:
+            print(
+                f"[teacher] temperature {temperature} is greedy decoding: vLLM generates one answer per "
+                "prompt (it refuses n > 1 when greedy) and that answer is repeated for every sample",
+                flush=True,
+            )
+            self._said_greedy = True
         prompts, params = [], []
         for _scenario, messages, _instruction, n, rng in requests:
             seed = int(rng.integers(2**31))
-            params.append(self._vllm.SamplingParams(**sampling_kwargs(self.cfg, self.temperature, n, seed)))
+            params.append(self._vllm.SamplingParams(**sampling_kwargs(self.cfg, temperature, n, seed)))
             # Token ids, not text: vLLM would add a second BOS to a template that already starts with one.
             ids = self.tokenizer(self.render(messages), add_special_tokens=False).input_ids
             prompts.append({"prompt_token_ids": ids})
@@ -147,5 +158,5 @@ class VLLMTeacher:
         answers = []
         for (_, _, _, n, _), reply in zip(requests, replies, strict=True):
             texts = [out.text for out in reply.outputs]
-            answers.append(texts[:1] * n if self.greedy else texts)
+            answers.append(texts[:1] * n if greedy else texts)
         return answers
