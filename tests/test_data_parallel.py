@@ -129,3 +129,35 @@ def test_pipeline_under_torchrun_rank0_builds_every_artifact_and_both_ranks_trai
     # the same command again: both ranks reuse everything, nobody trains
     again = _run(cmd).stdout
     assert "[finetune] reusing" in again and "examples in" not in again
+
+
+def test_a_slurm_task_exports_its_rank_and_meets_on_loopback_on_one_node(monkeypatch) -> None:
+    """submitit's master address is SLURM's node name, which need not resolve on the node itself (the
+    local test cluster names its node `node1`); a one-node job meets on 127.0.0.1."""
+    from stratdistill.distributed import export_submitit_env
+
+    exported = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+    for name in exported:  # restored (removed) after the test: export writes os.environ itself
+        monkeypatch.setenv(name, "x")
+        monkeypatch.delenv(name)
+    slurm = {
+        "SUBMITIT_EXECUTOR": "slurm",
+        "SLURM_JOB_ID": "17",
+        "SLURM_NTASKS": "2",
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_NODEID": "0",
+        "SLURM_JOB_NODELIST": "node1",
+        "SLURM_PROCID": "1",
+        "SLURM_LOCALID": "1",
+    }
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)
+    ranks = export_submitit_env()
+    assert (ranks.rank, ranks.local_rank, ranks.world_size) == (1, 1, 2)
+    assert os.environ["MASTER_ADDR"] == "127.0.0.1"
+    monkeypatch.setenv("SLURM_JOB_NUM_NODES", "2")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "node[1-2]")
+    for name in exported:
+        monkeypatch.delenv(name)
+    export_submitit_env()
+    assert os.environ["MASTER_ADDR"] == "node1"  # several nodes: the first node's name, as submitit has it

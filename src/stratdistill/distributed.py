@@ -66,7 +66,12 @@ def export_submitit_env() -> Ranks:
         return current_ranks()
     from submitit.helpers import TorchDistributedEnvironment
 
-    env = TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    env = TorchDistributedEnvironment()
+    if _env_int("SLURM_JOB_NUM_NODES", "SLURM_NNODES", default=1) == 1:
+        # Every task is on this node: meet on the loopback address. SLURM's node name (what submitit
+        # takes) need not resolve to this host (sites that name nodes apart from their hostnames).
+        env.master_addr = "127.0.0.1"
+    env.export(set_cuda_visible_devices=False)
     print(
         f"[distributed] SLURM task {env.rank} of {env.world_size} "
         f"(master {env.master_addr}:{env.master_port})",
