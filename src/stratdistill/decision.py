@@ -35,8 +35,6 @@ from typing import Any
 from stratdistill.errors import ConfigError
 from stratdistill.scenarios import PublicGoodsGame, Scenario
 
-DECISION_VERSION = "1"  # bump when scoring below changes: it is part of every evaluation key
-
 DEFAULT_OPENING_2X2 = "Of the two options, C and D, I would choose option"
 DEFAULT_OPENING_PUBLIC_GOODS = "I would donate $"
 

@@ -21,12 +21,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from stratdistill.decision import DECISION_VERSION, continuation_logits, point_for, score_decision
+from stratdistill.decision import continuation_logits, point_for, score_decision
 from stratdistill.prompts import messages_for, render_chat, template_id
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario
-
-FORMS_VERSION = "2"
-ESTIMATOR_VERSION = {"forced_choice": DECISION_VERSION, "forms": FORMS_VERSION, "sampled": "2"}
 
 
 def answer_forms(scenario: Scenario) -> dict[Any, list[str]]:

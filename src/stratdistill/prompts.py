@@ -17,8 +17,8 @@ from stratdistill.errors import ConfigError
 from stratdistill.scenarios import Library, PublicGoodsGame, Scenario, TwoByTwoGame
 from stratdistill.scenarios.games import format_game_number
 
-# Bump when any text below changes: it is part of every artifact hash, so cached data is never reused
-# with prompts it was not produced with.
+# A label for this set of prompt texts (tests/test_prompts.py pins their digest). Artifact keys do not
+# need it: every stage's key holds the exact messages of its scenarios and the code that renders them.
 PROMPT_VERSION = "1"
 
 Instruction = Literal["action_only", "action_motivation"]

@@ -96,10 +96,13 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 @functools.cache
-def _normalised(path: Path, mtime_ns: int) -> str:
-    """One file's code without comments and docstrings; cached per modification time."""
+def _read(name: str, path: Path, mtime_ns: int) -> tuple[frozenset[str], str]:
+    """One module's ``stratdistill`` imports and its code without comments and docstrings: each file is
+    parsed once per process (per modification time), however many stages' versions include it."""
     del mtime_ns  # part of the cache key only
-    return ast.unparse(_strip_docstrings(ast.parse(path.read_text(encoding="utf-8"))))
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imports = frozenset(_imports(name, tree, _is_package(path)))
+    return imports, ast.unparse(_strip_docstrings(tree))
 
 
 def module_closure(entries: Iterable[str], exclude: Iterable[str] = ()) -> dict[str, Path]:
@@ -114,8 +117,7 @@ def module_closure(entries: Iterable[str], exclude: Iterable[str] = ()) -> dict[
         if path is None:
             continue
         seen[name] = path
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        todo.extend(_imports(name, tree, _is_package(path)))
+        todo.extend(_read(name, path, path.stat().st_mtime_ns)[0])
         parent = name.rpartition(".")[0]
         if parent.startswith(PACKAGE):  # importing a.b.c runs a/__init__ and a/b/__init__ first
             todo.append(parent)
@@ -126,7 +128,7 @@ def code_version(entries: Iterable[str], exclude: Iterable[str] = (), data_files
     """A short hash of the code (and data files) a stage runs; see the module docstring."""
     digest = hashlib.sha256()
     for name, path in sorted(module_closure(entries, exclude).items()):
-        code = _normalised(path, path.stat().st_mtime_ns)
+        code = _read(name, path, path.stat().st_mtime_ns)[1]
         digest.update(f"{name}\n{code}\n".encode())
     for f in sorted(Path(p) for p in data_files):
         digest.update(f"{f.name}\n".encode() + f.read_bytes())

@@ -43,9 +43,6 @@ from stratdistill.teachers.base import Teacher
 from stratdistill.teachers.motivations import compose_donation_motivation, compose_motivation
 
 PAPER_TEMPERATURE = 0.8
-# Part of the evaluation-teacher key: bump when the stand-in's rates change (2: doubled games at their
-# published rates instead of the scale-free model's), so that no cached answer outlives its rates.
-STAND_IN_VERSION = 2
 _EPS = 1e-4  # keeps published 0/300 cells finite under temperature scaling
 
 
